@@ -1,0 +1,448 @@
+//! The control plane of one live session, as a pure state machine.
+//!
+//! A [`Room`] knows who is in the session, in which [`Role`], which tracks are published, and
+//! the session's lifecycle (`waiting` → `live` ⇄ `paused` → `ended`). It does no I/O and reads
+//! no clock: the driver passes `now` into every call and drains [`Notice`]s with
+//! [`Room::poll_notice`]. Media (peer connections, forwarding) is the `sfu` crate's business;
+//! it asks the room for decisions (may this peer publish? which track id does this source get?).
+//!
+//! Tracks belong to an *owner* (the person, not the connection), so a facilitator who reloads the
+//! page gets the same track ids back and viewers keep their transceivers.
+
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use lectern_proto::{
+    EndReason, ErrorCode, Participant, PeerId, ProtocolError, Role, ServerMsg,
+    SessionInfo, SessionState, SessionStateFrame, Source, TrackId, TrackInfo,
+};
+
+/// Who owns published tracks across reconnections.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Owner {
+    /// The session's facilitator, whichever connection they use.
+    Facilitator,
+    /// One connection of a participant (participants do not republish across reloads yet).
+    Peer(PeerId),
+}
+
+/// Something the driver must act on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// Send a frame to one peer.
+    Send { to: PeerId, msg: ServerMsg },
+    /// Send a frame to every member except `except`.
+    Broadcast {
+        except: Option<PeerId>,
+        msg: ServerMsg,
+    },
+    /// A new track exists: create viewer legs for it.
+    TrackAdded { track: TrackId },
+    /// A track's publisher is gone for now: keep the legs, expect a new source later.
+    TrackPaused { track: TrackId },
+    /// A track is back, now fed by `publisher`.
+    TrackResumed { track: TrackId },
+    /// A track is gone for good: remove its viewer legs.
+    TrackRemoved { track: TrackId },
+    /// Close this peer's connection with this error.
+    Disconnect { peer: PeerId, error: ProtocolError },
+    /// The session is over; every member has been sent `session_ended`.
+    Ended { reason: EndReason },
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    name: String,
+    role: Role,
+}
+
+#[derive(Clone, Debug)]
+struct Track {
+    owner: Owner,
+    source: Source,
+    publisher: PeerId,
+    paused: bool,
+}
+
+/// Settings of a room.
+#[derive(Clone, Debug)]
+pub struct RoomConfig {
+    /// How long a session stays `paused` without its facilitator before it ends.
+    pub grace: Duration,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The control plane of one live session.
+#[derive(Debug)]
+pub struct Room {
+    info: SessionInfo,
+    config: RoomConfig,
+    members: BTreeMap<PeerId, Member>,
+    tracks: BTreeMap<TrackId, Track>,
+    facilitator: Option<PeerId>,
+    /// When a session without its facilitator ends.
+    grace_deadline: Option<Instant>,
+    notices: VecDeque<Notice>,
+}
+
+impl Room {
+    /// A room for a session, in state `waiting`.
+    pub fn new(mut info: SessionInfo, config: RoomConfig) -> Self {
+        info.state = SessionState::Waiting;
+        Self {
+            info,
+            config,
+            members: BTreeMap::new(),
+            tracks: BTreeMap::new(),
+            facilitator: None,
+            grace_deadline: None,
+            notices: VecDeque::new(),
+        }
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.info.state
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.info.state == SessionState::Ended
+    }
+
+    pub fn role_of(&self, peer: PeerId) -> Option<Role> {
+        self.members.get(&peer).map(|m| m.role)
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The members other than `peer`, i.e. who should receive a track `peer` publishes.
+    pub fn members(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.members.keys().copied()
+    }
+
+    /// Tracks that exist (paused or not).
+    pub fn tracks(&self) -> impl Iterator<Item = (TrackId, Source, PeerId)> + '_ {
+        self.tracks
+            .iter()
+            .map(|(id, t)| (*id, t.source, t.publisher))
+    }
+
+    pub fn track_publisher(&self, track: TrackId) -> Option<PeerId> {
+        self.tracks.get(&track).map(|t| t.publisher)
+    }
+
+    /// Next instant at which [`Room::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.grace_deadline
+    }
+
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// A peer whose key has been checked joins in `role`.
+    pub fn join(&mut self, now: Instant, peer: PeerId, role: Role, name: Option<String>) {
+        let _ = now;
+        if self.is_ended() {
+            self.notices.push_back(Notice::Disconnect {
+                peer,
+                error: ProtocolError::new(ErrorCode::SessionOver, "the session has ended"),
+            });
+            return;
+        }
+        let name = clean_name(name, role);
+        if role == Role::Facilitator {
+            if let Some(old) = self.facilitator.take() {
+                // The same facilitator from a new tab or after a reload whose old socket is still
+                // half-open: the newest connection wins.
+                self.leave(old);
+                self.notices.push_back(Notice::Disconnect {
+                    peer: old,
+                    error: ProtocolError::new(
+                        ErrorCode::Replaced,
+                        "the facilitator joined from another connection",
+                    ),
+                });
+            }
+            self.facilitator = Some(peer);
+            self.grace_deadline = None;
+        }
+        self.members.insert(
+            peer,
+            Member {
+                name: name.clone(),
+                role,
+            },
+        );
+        self.notices.push_back(Notice::Send {
+            to: peer,
+            msg: ServerMsg::Joined(lectern_proto::Joined {
+                protocol: lectern_proto::PROTOCOL_VERSION,
+                peer,
+                role,
+                session: self.info.clone(),
+                participants: self.participants(),
+                tracks: self.track_infos(),
+            }),
+        });
+        self.notices.push_back(Notice::Broadcast {
+            except: Some(peer),
+            msg: ServerMsg::ParticipantJoined(lectern_proto::ParticipantJoined {
+                participant: Participant { peer, name, role },
+            }),
+        });
+    }
+
+    /// A peer is gone (left, or its socket dropped). Its tracks pause if it is the facilitator,
+    /// otherwise they are removed.
+    pub fn leave_at(&mut self, now: Instant, peer: PeerId) {
+        let was_facilitator = self.facilitator == Some(peer);
+        if !self.leave(peer) {
+            return;
+        }
+        if was_facilitator && !self.is_ended() {
+            self.facilitator = None;
+            self.grace_deadline = Some(now + self.config.grace);
+            if self.info.state == SessionState::Live {
+                self.set_state(SessionState::Paused);
+            }
+        }
+    }
+
+    /// Removes a member and their tracks; returns whether they were a member.
+    fn leave(&mut self, peer: PeerId) -> bool {
+        if self.members.remove(&peer).is_none() {
+            return false;
+        }
+        let owned: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.publisher == peer && !t.paused)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in owned {
+            let keep = matches!(self.tracks[&id].owner, Owner::Facilitator);
+            if keep {
+                if let Some(t) = self.tracks.get_mut(&id) {
+                    t.paused = true;
+                }
+                self.notices.push_back(Notice::TrackPaused { track: id });
+            } else {
+                self.remove_track(id);
+            }
+        }
+        self.notices.push_back(Notice::Broadcast {
+            except: Some(peer),
+            msg: ServerMsg::ParticipantLeft(lectern_proto::ParticipantLeft { peer }),
+        });
+        true
+    }
+
+    /// May `peer` publish at all?
+    pub fn check_publish(&self, peer: PeerId) -> Result<(), ProtocolError> {
+        match self.members.get(&peer).map(|m| m.role) {
+            Some(Role::Facilitator) => Ok(()),
+            Some(Role::Participant) => Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "only the facilitator may publish",
+            )),
+            None => Err(ProtocolError::new(ErrorCode::NotJoined, "join first")),
+        }
+    }
+
+    /// `peer` now sends media for `source`: returns the track id (an existing paused one of the
+    /// same owner and source is resumed).
+    pub fn publish(&mut self, peer: PeerId, source: Source) -> Result<TrackId, ProtocolError> {
+        self.check_publish(peer)?;
+        let owner = self.owner_of(peer);
+        if let Some((&id, t)) = self
+            .tracks
+            .iter_mut()
+            .find(|(_, t)| t.owner == owner && t.source == source)
+        {
+            if t.publisher == peer && !t.paused {
+                return Ok(id);
+            }
+            t.publisher = peer;
+            t.paused = false;
+            let info = track_info(id, t);
+            self.notices.push_back(Notice::TrackResumed { track: id });
+            self.notices.push_back(Notice::Broadcast {
+                except: None,
+                msg: ServerMsg::TrackPublished(lectern_proto::TrackPublished { track: info }),
+            });
+            self.refresh_live();
+            return Ok(id);
+        }
+        let id = TrackId::random();
+        let t = Track {
+            owner,
+            source,
+            publisher: peer,
+            paused: false,
+        };
+        let info = track_info(id, &t);
+        self.tracks.insert(id, t);
+        self.notices.push_back(Notice::TrackAdded { track: id });
+        self.notices.push_back(Notice::Broadcast {
+            except: None,
+            msg: ServerMsg::TrackPublished(lectern_proto::TrackPublished { track: info }),
+        });
+        self.refresh_live();
+        Ok(id)
+    }
+
+    /// `peer` no longer publishes `source`.
+    pub fn unpublish(&mut self, peer: PeerId, source: Source) {
+        let found = self
+            .tracks
+            .iter()
+            .find(|(_, t)| t.publisher == peer && t.source == source)
+            .map(|(id, _)| *id);
+        if let Some(id) = found {
+            self.remove_track(id);
+        }
+    }
+
+    fn remove_track(&mut self, id: TrackId) {
+        if self.tracks.remove(&id).is_some() {
+            self.notices.push_back(Notice::TrackRemoved { track: id });
+            self.notices.push_back(Notice::Broadcast {
+                except: None,
+                msg: ServerMsg::TrackUnpublished(lectern_proto::TrackUnpublished { track: id }),
+            });
+        }
+    }
+
+    /// The facilitator ends the session explicitly.
+    pub fn end_by(&mut self, peer: PeerId) -> Result<(), ProtocolError> {
+        match self.role_of(peer) {
+            Some(Role::Facilitator) => {
+                self.end(EndReason::EndedByFacilitator);
+                Ok(())
+            }
+            Some(Role::Participant) => Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "only the facilitator may end the session",
+            )),
+            None => Err(ProtocolError::new(ErrorCode::NotJoined, "join first")),
+        }
+    }
+
+    /// Ends the session (idempotent).
+    pub fn end(&mut self, reason: EndReason) {
+        if self.is_ended() {
+            return;
+        }
+        self.info.state = SessionState::Ended;
+        self.grace_deadline = None;
+        self.notices.push_back(Notice::Broadcast {
+            except: None,
+            msg: ServerMsg::SessionEnded(lectern_proto::SessionEnded { reason }),
+        });
+        let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
+        for id in ids {
+            self.tracks.remove(&id);
+            self.notices.push_back(Notice::TrackRemoved { track: id });
+        }
+        self.notices.push_back(Notice::Ended { reason });
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(deadline) = self.grace_deadline {
+            if now >= deadline {
+                self.grace_deadline = None;
+                self.end(EndReason::FacilitatorGone);
+            }
+        }
+    }
+
+    fn owner_of(&self, peer: PeerId) -> Owner {
+        if self.facilitator == Some(peer) {
+            Owner::Facilitator
+        } else {
+            Owner::Peer(peer)
+        }
+    }
+
+    /// `live` when the facilitator publishes at least one track.
+    fn refresh_live(&mut self) {
+        let publishing = self.tracks.values().any(|t| !t.paused);
+        if publishing && self.info.state != SessionState::Live {
+            self.set_state(SessionState::Live);
+        }
+    }
+
+    fn set_state(&mut self, state: SessionState) {
+        self.info.state = state;
+        let grace_seconds = (state == SessionState::Paused).then(|| self.config.grace.as_secs());
+        self.notices.push_back(Notice::Broadcast {
+            except: None,
+            msg: ServerMsg::SessionState(SessionStateFrame {
+                state,
+                grace_seconds,
+            }),
+        });
+    }
+
+    fn participants(&self) -> Vec<Participant> {
+        self.members
+            .iter()
+            .map(|(peer, m)| Participant {
+                peer: *peer,
+                name: m.name.clone(),
+                role: m.role,
+            })
+            .collect()
+    }
+
+    fn track_infos(&self) -> Vec<TrackInfo> {
+        self.tracks
+            .iter()
+            .map(|(id, t)| track_info(*id, t))
+            .collect()
+    }
+}
+
+fn track_info(id: TrackId, t: &Track) -> TrackInfo {
+    TrackInfo {
+        id,
+        kind: t.source.kind(),
+        source: t.source,
+        publisher: t.publisher,
+        paused: t.paused,
+    }
+}
+
+/// Trims a display name, drops control characters, caps its length; a default per role.
+fn clean_name(name: Option<String>, role: Role) -> String {
+    let cleaned: String = name
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(lectern_proto::MAX_NAME_CHARS)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        match role {
+            Role::Facilitator => "Facilitator".to_string(),
+            Role::Participant => "Participant".to_string(),
+        }
+    } else {
+        cleaned.to_string()
+    }
+}
+
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use super::*;
+
+fn room() -> Room {
+    Room::new(
+        SessionInfo {
+            id: lectern_proto::SessionId::random(),
+            title: "Day 1".into(),
+            course: "Border security".into(),
+            state: SessionState::Waiting,
+        },
+        RoomConfig {
+            grace: Duration::from_secs(10),
+        },
+    )
+}
+
+fn drain(r: &mut Room) -> Vec<Notice> {
+    std::iter::from_fn(|| r.poll_notice()).collect()
+}
+
+fn states(notices: &[Notice]) -> Vec<SessionState> {
+    notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Broadcast {
+                msg: ServerMsg::SessionState(s),
+                ..
+            } => Some(s.state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn join_sends_joined_and_announces() {
+    let mut r = room();
+    let now = Instant::now();
+    let f = PeerId::random();
+    let p = PeerId::random();
+    r.join(now, f, Role::Facilitator, Some("  Dr. Joseph \u{7} ".into()));
+    r.join(now, p, Role::Participant, None);
+    let n = drain(&mut r);
+    let joined_p = n
+        .iter()
+        .find_map(|n| match n {
+            Notice::Send {
+                to,
+                msg: ServerMsg::Joined(j),
+            } if *to == p => Some(j.clone()),
+            _ => None,
+        })
+        .expect("participant gets joined");
+    assert_eq!(joined_p.role, Role::Participant);
+    assert_eq!(joined_p.participants.len(), 2);
+    let names: Vec<_> = joined_p.participants.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"Dr. Joseph"), "{names:?}");
+    assert!(names.contains(&"Participant"));
+}
+
+#[test]
+fn only_facilitator_publishes_and_ends() {
+    let mut r = room();
+    let now = Instant::now();
+    let f = PeerId::random();
+    let p = PeerId::random();
+    r.join(now, f, Role::Facilitator, None);
+    r.join(now, p, Role::Participant, None);
+    assert_eq!(
+        r.publish(p, Source::Camera).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(r.end_by(p).unwrap_err().code, ErrorCode::Forbidden);
+    assert_eq!(
+        r.publish(PeerId::random(), Source::Camera).unwrap_err().code,
+        ErrorCode::NotJoined
+    );
+    drain(&mut r);
+    let cam = r.publish(f, Source::Camera).unwrap();
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::TrackAdded { track: cam }));
+    assert_eq!(states(&n), vec![SessionState::Live]);
+    // Publishing the same source again is idempotent.
+    assert_eq!(r.publish(f, Source::Camera).unwrap(), cam);
+    assert!(drain(&mut r).is_empty());
+    r.end_by(f).unwrap();
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::TrackRemoved { track: cam }));
+    assert!(n.contains(&Notice::Ended {
+        reason: EndReason::EndedByFacilitator
+    }));
+    assert!(r.is_ended());
+}
+
+#[test]
+fn facilitator_reconnect_resumes_same_track_ids() {
+    let mut r = room();
+    let t0 = Instant::now();
+    let f1 = PeerId::random();
+    r.join(t0, f1, Role::Facilitator, None);
+    let cam = r.publish(f1, Source::Camera).unwrap();
+    let mic = r.publish(f1, Source::Microphone).unwrap();
+    drain(&mut r);
+
+    r.leave_at(t0, f1);
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::TrackPaused { track: cam }));
+    assert!(n.contains(&Notice::TrackPaused { track: mic }));
+    assert_eq!(states(&n), vec![SessionState::Paused]);
+    assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+
+    let f2 = PeerId::random();
+    r.join(t0 + Duration::from_secs(3), f2, Role::Facilitator, None);
+    assert_eq!(r.poll_timeout(), None, "grace stops when the facilitator is back");
+    assert_eq!(r.publish(f2, Source::Camera).unwrap(), cam);
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::TrackResumed { track: cam }));
+    assert_eq!(states(&n), vec![SessionState::Live]);
+    assert_eq!(r.track_publisher(cam), Some(f2));
+}
+
+#[test]
+fn grace_expiry_ends_session() {
+    let mut r = room();
+    let t0 = Instant::now();
+    let f = PeerId::random();
+    let p = PeerId::random();
+    r.join(t0, f, Role::Facilitator, None);
+    r.join(t0, p, Role::Participant, None);
+    r.publish(f, Source::Camera).unwrap();
+    r.leave_at(t0, f);
+    drain(&mut r);
+    r.handle_timeout(t0 + Duration::from_secs(9));
+    assert!(!r.is_ended());
+    r.handle_timeout(t0 + Duration::from_secs(10));
+    assert!(r.is_ended());
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::Ended {
+        reason: EndReason::FacilitatorGone
+    }));
+    // Joining an ended session is refused.
+    let late = PeerId::random();
+    r.join(t0 + Duration::from_secs(11), late, Role::Participant, None);
+    match drain(&mut r).as_slice() {
+        [Notice::Disconnect { peer, error }] => {
+            assert_eq!(*peer, late);
+            assert_eq!(error.code, ErrorCode::SessionOver);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn second_facilitator_connection_replaces_first() {
+    let mut r = room();
+    let now = Instant::now();
+    let f1 = PeerId::random();
+    let f2 = PeerId::random();
+    r.join(now, f1, Role::Facilitator, None);
+    let cam = r.publish(f1, Source::Camera).unwrap();
+    drain(&mut r);
+    r.join(now, f2, Role::Facilitator, None);
+    let n = drain(&mut r);
+    assert!(n.iter().any(|n| matches!(n,
+        Notice::Disconnect { peer, error } if *peer == f1 && error.code == ErrorCode::Replaced)));
+    assert!(n.contains(&Notice::TrackPaused { track: cam }));
+    assert_eq!(r.role_of(f1), None);
+    assert_eq!(r.publish(f2, Source::Camera).unwrap(), cam);
+}
+
+#[test]
+fn unpublish_removes_track() {
+    let mut r = room();
+    let now = Instant::now();
+    let f = PeerId::random();
+    r.join(now, f, Role::Facilitator, None);
+    let screen = r.publish(f, Source::Screen).unwrap();
+    drain(&mut r);
+    r.unpublish(f, Source::Screen);
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::TrackRemoved { track: screen }));
+    assert_eq!(r.tracks().count(), 0);
+}
