@@ -1,1 +1,274 @@
-//! placeholder
+//! The media plane of lectern: a selective forwarding unit on webrtc-rs's sans-IO `rtc` core.
+//!
+//! ```text
+//!   UDP socket (one port) ──▶ udp reader ─┐  demux: 5-tuple, or STUN ufrag on first contact
+//!   TCP listener (same port) ─▶ tcp conns ─┤
+//!                                          ▼
+//!                            room task (one per live session)
+//!                 owns the Room (control plane), every peer connection of the
+//!                 session, the published tracks with their retransmission caches,
+//!                 and every viewer leg; forwards by pure decisions (forward.rs)
+//!                                          │ try_send_to (never waits on a slow viewer)
+//!                                          ▼
+//!                                   the same UDP socket / per-TCP-connection queues
+//! ```
+//!
+//! Public surface: [`Sfu::bind`] opens the sockets, [`Sfu::open_room`] starts a room task and
+//! returns a [`RoomHandle`] that the signalling layer feeds with [`Control`] messages.
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod codec;
+pub mod demux;
+pub mod forward;
+mod net;
+pub mod offer;
+pub mod peer;
+mod room_task;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lectern_proto::{ClientMsg, EndReason, PeerId, Role, ServerMsg, SessionId, SessionInfo};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+pub use peer::Announce;
+pub use room_task::OUTBOUND_QUEUE;
+
+/// Errors of the media plane.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("webrtc: {0}")]
+    Rtc(String),
+}
+
+/// Settings of the media plane.
+#[derive(Clone, Debug)]
+pub struct SfuConfig {
+    /// Where the media socket binds (port 0 picks one).
+    pub bind: SocketAddr,
+    /// The IP announced in ICE candidates; defaults to the bind IP, or to the first
+    /// non-loopback interface address when binding to all interfaces.
+    pub public_ip: Option<IpAddr>,
+    /// Accept ICE over TCP (passive) on the same port number.
+    pub ice_tcp: bool,
+    /// How long a session stays paused without its facilitator.
+    pub grace: Duration,
+    /// Minimum spacing of keyframe requests to one published track.
+    pub keyframe_interval: Duration,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([0, 0, 0, 0], 7880)),
+            public_ip: None,
+            ice_tcp: true,
+            grace: Duration::from_secs(120),
+            keyframe_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Counters of the whole media plane (updated by room tasks a few times a second).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// RTP packets received from publishers.
+    pub packets_in: AtomicU64,
+    /// RTP packets sent to viewers (one per viewer).
+    pub packets_forwarded: AtomicU64,
+    /// Packets answered from a retransmission cache.
+    pub retransmitted: AtomicU64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: AtomicU64,
+    /// Datagrams dropped because a room's inbox was full.
+    pub inbox_drops: AtomicU64,
+    /// Sends that failed because a socket buffer or a TCP queue was full.
+    pub send_drops: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub packets_in: u64,
+    pub packets_forwarded: u64,
+    pub retransmitted: u64,
+    pub keyframe_requests: u64,
+    pub inbox_drops: u64,
+    pub send_drops: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            packets_in: g(&self.packets_in),
+            packets_forwarded: g(&self.packets_forwarded),
+            retransmitted: g(&self.retransmitted),
+            keyframe_requests: g(&self.keyframe_requests),
+            inbox_drops: g(&self.inbox_drops),
+            send_drops: g(&self.send_drops),
+        }
+    }
+}
+
+/// What the signalling layer sends a room task.
+#[derive(Debug)]
+pub enum Control {
+    /// A peer whose key was checked joins; frames for it go to `out`.
+    Join {
+        peer: PeerId,
+        role: Role,
+        name: Option<String>,
+        out: mpsc::Sender<Outbound>,
+    },
+    /// A frame from a joined peer.
+    Signal { peer: PeerId, msg: ClientMsg },
+    /// The peer's signalling connection is gone.
+    Gone { peer: PeerId },
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// What a room task sends a peer's signalling connection.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(ServerMsg),
+    /// Close the connection with this WebSocket close code.
+    Close { code: u16, reason: String },
+}
+
+/// Events of the media plane for the server.
+#[derive(Debug)]
+pub enum SfuEvent {
+    /// A room task finished; the session ended for `reason`.
+    RoomClosed {
+        session: SessionId,
+        reason: EndReason,
+    },
+}
+
+/// A running room task.
+#[derive(Clone, Debug)]
+pub struct RoomHandle {
+    pub session: SessionId,
+    control: mpsc::Sender<Control>,
+}
+
+impl RoomHandle {
+    /// Sends a control message, waiting while the room's queue is full.
+    pub async fn send(&self, c: Control) -> bool {
+        self.control.send(c).await.is_ok()
+    }
+
+    /// Sends without waiting; `false` when the room is busy or gone.
+    pub fn try_send(&self, c: Control) -> Result<(), Control> {
+        self.control.try_send(c).map_err(|e| e.into_inner())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.control.is_closed()
+    }
+}
+
+/// Where a datagram from the demultiplexer goes.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    pub media: mpsc::Sender<room_task::MediaIn>,
+    pub conn: room_task::ConnId,
+}
+
+/// State shared by the socket tasks and the room tasks. Only touched on first contact and when
+/// connections open or close, never per packet.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub udp: Arc<UdpSocket>,
+    pub routes: RwLock<HashMap<String, Route>>,
+    pub announce: Announce,
+    pub config: SfuConfig,
+    pub stats: Stats,
+    pub events: mpsc::UnboundedSender<SfuEvent>,
+}
+
+impl Shared {
+    pub fn route(&self, ufrag: &str) -> Option<Route> {
+        self.routes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(ufrag)
+            .cloned()
+    }
+}
+
+/// The media plane: sockets plus the rooms running on them.
+#[derive(Clone, Debug)]
+pub struct Sfu {
+    shared: Arc<Shared>,
+}
+
+impl Sfu {
+    /// Binds the media port (UDP, and TCP on the same number when enabled) and starts the
+    /// socket tasks. Returns the SFU and the stream of its events.
+    pub async fn bind(
+        config: SfuConfig,
+    ) -> Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>), SfuError> {
+        let udp = Arc::new(UdpSocket::bind(config.bind).await?);
+        let local = udp.local_addr()?;
+        let tcp = if config.ice_tcp {
+            Some(tokio::net::TcpListener::bind(local).await?)
+        } else {
+            None
+        };
+        let ip = match config.public_ip {
+            Some(ip) => ip,
+            None if local.ip().is_unspecified() => net::default_ip(),
+            None => local.ip(),
+        };
+        let announce = Announce {
+            addr: SocketAddr::new(ip, local.port()),
+            tcp: tcp.is_some(),
+        };
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            udp,
+            routes: RwLock::new(HashMap::new()),
+            announce,
+            config,
+            stats: Stats::default(),
+            events,
+        });
+        tokio::spawn(net::udp_reader(shared.clone()));
+        if let Some(listener) = tcp {
+            tokio::spawn(net::tcp_acceptor(shared.clone(), listener));
+        }
+        Ok((Sfu { shared }, events_rx))
+    }
+
+    /// The local address of the media socket.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.shared.udp.local_addr()
+    }
+
+    /// The address announced in candidates.
+    pub fn announced(&self) -> SocketAddr {
+        self.shared.announce.addr
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Starts the task of a live session.
+    pub fn open_room(&self, info: SessionInfo) -> RoomHandle {
+        let session = info.id;
+        let control = room_task::spawn(self.shared.clone(), info);
+        RoomHandle { session, control }
+    }
+}

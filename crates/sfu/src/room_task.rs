@@ -1,0 +1,1163 @@
+//! The task that owns one live session: its control plane ([`Room`]), every peer connection,
+//! every published track and every viewer leg, all behind `&mut self`. No locks on the media
+//! path; the only shared state it touches is the route table, when connections open and close.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use lectern_proto::{
+    Answer, Candidate, ClientMsg, EndReason, ErrorCode, MediaKind, Offer, PcKind, PeerId,
+    ProtocolError, PublishedMid, Role, ServerMsg, ServerOffer, SessionInfo, Source,
+    SubscribedMid, TrackId,
+};
+use lectern_room::{Notice, Room, RoomConfig};
+use rand::distr::{Alphanumeric, SampleString};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::sync::mpsc;
+
+use crate::cache::PacketCache;
+use crate::codec::Codec;
+use crate::forward::{Decision, Incoming, KeyframeLimiter, Leg};
+use crate::offer::check_publish_offer;
+use crate::peer::{new_peer_connection, Direction};
+use crate::{Control, Outbound, Route, SfuEvent, Shared};
+
+/// A connection's id within its room (never reused).
+pub(crate) type ConnId = u32;
+
+/// Datagrams queued for a room before the socket reader drops.
+const MEDIA_QUEUE: usize = 8192;
+/// Control messages queued for a room before senders wait (or are told "busy").
+const CONTROL_QUEUE: usize = 1024;
+/// Frames queued for a peer's signalling connection; a peer that does not read them is dropped.
+pub const OUTBOUND_QUEUE: usize = 256;
+/// How often the room looks after keyframe requests and publishes counters.
+const TICK: Duration = Duration::from_millis(100);
+/// Retransmission cache sizes (packets).
+const VIDEO_CACHE: usize = 1024;
+const AUDIO_CACHE: usize = 128;
+
+/// A datagram (or ICE-TCP frame) for one connection of the room.
+#[derive(Debug)]
+pub(crate) struct MediaIn {
+    pub conn: ConnId,
+    pub from: SocketAddr,
+    /// The writer of the ICE-TCP connection this came over, if any.
+    pub tcp: Option<mpsc::Sender<Bytes>>,
+    pub data: BytesMut,
+    pub at: Instant,
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Control> {
+    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+    let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
+    let room = Room::new(
+        info.clone(),
+        RoomConfig {
+            grace: shared.config.grace,
+        },
+    );
+    let task = RoomTask {
+        session: info.id,
+        room,
+        io: Io {
+            shared: shared.clone(),
+            tcp: HashMap::new(),
+            local: shared.announce.addr,
+        },
+        media_tx,
+        conns: HashMap::new(),
+        next_conn: 1,
+        members: HashMap::new(),
+        tracks: HashMap::new(),
+        inbound: HashMap::new(),
+        timers: BinaryHeap::new(),
+        counters: Counters::default(),
+        end: None,
+    };
+    tokio::spawn(task.run(control_rx, media_rx));
+    control_tx
+}
+
+/// Socket side of the room.
+struct Io {
+    shared: Arc<Shared>,
+    /// ICE-TCP writers by remote address.
+    tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    /// The address announced in candidates (the local side of every transport context).
+    local: SocketAddr,
+}
+
+impl Io {
+    /// Sends everything a connection has to send. Never waits: a full socket buffer or TCP queue
+    /// drops the packet (counted), so one slow viewer cannot hold up the room.
+    fn flush(&self, pc: &mut RTCPeerConnection, counters: &mut Counters) {
+        while let Some(out) = pc.poll_write() {
+            let to = out.transport.peer_addr;
+            let sent = match out.transport.transport_protocol {
+                TransportProtocol::UDP => self.shared.udp.try_send_to(&out.message, to).is_ok(),
+                TransportProtocol::TCP => match self.tcp.get(&to) {
+                    Some(w) => w.try_send(out.message.freeze()).is_ok(),
+                    None => false,
+                },
+                _ => false,
+            };
+            if !sent {
+                counters.send_drops += 1;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    packets_in: u64,
+    forwarded: u64,
+    retransmitted: u64,
+    keyframe_requests: u64,
+    send_drops: u64,
+}
+
+struct Conn {
+    peer: PeerId,
+    direction: Direction,
+    pc: RTCPeerConnection,
+    ufrag: String,
+    /// The deadline currently in the timer heap for this connection.
+    deadline: Option<Instant>,
+    connected: bool,
+}
+
+struct Member {
+    out: mpsc::Sender<Outbound>,
+    publish: Option<ConnId>,
+    subscribe: Option<ConnId>,
+    /// The sending tracks of the last accepted publish offer.
+    published: Vec<PublishedMid>,
+    /// Viewer side: one sender per track this member receives.
+    senders: HashMap<TrackId, RTCRtpSenderId>,
+    /// A subscribe offer is out and unanswered.
+    negotiating: bool,
+    /// The subscribe connection needs a new offer.
+    dirty: bool,
+}
+
+/// Where a published track's media currently comes from.
+struct Upstream {
+    conn: ConnId,
+    receiver: RTCRtpReceiverId,
+    ssrc: u32,
+}
+
+/// One published track and its viewers.
+struct Publication {
+    source: Source,
+    publisher: PeerId,
+    codec: Codec,
+    rtc_codec: RTCRtpCodec,
+    upstream: Option<Upstream>,
+    /// Increments each time the upstream source changes.
+    epoch: u32,
+    cache: PacketCache,
+    keyframes: KeyframeLimiter,
+    viewers: Vec<ViewerLeg>,
+}
+
+struct ViewerLeg {
+    peer: PeerId,
+    conn: ConnId,
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    /// Payload type on this viewer's connection, known once its negotiation completes.
+    payload_type: Option<u8>,
+    leg: Leg,
+}
+
+struct RoomTask {
+    session: lectern_proto::SessionId,
+    room: Room,
+    io: Io,
+    media_tx: mpsc::Sender<MediaIn>,
+    conns: HashMap<ConnId, Conn>,
+    next_conn: ConnId,
+    members: HashMap<PeerId, Member>,
+    tracks: HashMap<TrackId, Publication>,
+    /// (publish connection) → [(rtc track id, our track id)]: at most three entries each, so a
+    /// linear search by `&str` beats hashing a `String` per packet.
+    inbound: HashMap<ConnId, Vec<(String, TrackId)>>,
+    timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    counters: Counters,
+    end: Option<EndReason>,
+}
+
+impl RoomTask {
+    async fn run(
+        mut self,
+        mut control: mpsc::Receiver<Control>,
+        mut media: mpsc::Receiver<MediaIn>,
+    ) {
+        let mut next_tick = Instant::now() + TICK;
+        let sleep = tokio::time::sleep_until(next_tick.into());
+        let mut sleep: Pin<Box<tokio::time::Sleep>> = Box::pin(sleep);
+        let mut armed = next_tick;
+        while self.end.is_none() {
+            let deadline = self.next_deadline(next_tick);
+            if deadline != armed {
+                sleep.as_mut().reset(deadline.into());
+                armed = deadline;
+            }
+            tokio::select! {
+                biased;
+                c = control.recv() => match c {
+                    Some(c) => self.on_control(Instant::now(), c),
+                    None => self.shutdown(EndReason::ServerShutdown),
+                },
+                m = media.recv() => {
+                    if let Some(m) = m {
+                        self.on_media(m);
+                        // Drain what is already queued before looking at timers again.
+                        for _ in 0..64 {
+                            match media.try_recv() {
+                                Ok(m) => self.on_media(m),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                _ = sleep.as_mut() => {
+                    let now = Instant::now();
+                    self.on_timers(now);
+                    if now >= next_tick {
+                        self.on_tick(now);
+                        next_tick = now + TICK;
+                    }
+                }
+            }
+        }
+        self.close_all();
+    }
+
+    fn next_deadline(&mut self, tick: Instant) -> Instant {
+        let mut d = tick;
+        if let Some(Reverse((t, _))) = self.timers.peek() {
+            d = d.min(*t);
+        }
+        if let Some(t) = self.room.poll_timeout() {
+            d = d.min(t);
+        }
+        d
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Control
+
+    fn on_control(&mut self, now: Instant, c: Control) {
+        match c {
+            Control::Join {
+                peer,
+                role,
+                name,
+                out,
+            } => {
+                self.members.insert(
+                    peer,
+                    Member {
+                        out,
+                        publish: None,
+                        subscribe: None,
+                        published: Vec::new(),
+                        senders: HashMap::new(),
+                        negotiating: false,
+                        dirty: false,
+                    },
+                );
+                self.room.join(now, peer, role, name);
+                self.apply_notices(now);
+                if self.members.contains_key(&peer) {
+                    self.subscribe_to_existing(now, peer);
+                }
+            }
+            Control::Signal { peer, msg } => {
+                if !self.members.contains_key(&peer) {
+                    return;
+                }
+                if let Err(e) = self.on_signal(now, peer, msg) {
+                    self.send(peer, ServerMsg::Error(e.into()));
+                }
+                self.apply_notices(now);
+            }
+            Control::Gone { peer } => {
+                self.remove_member(now, peer);
+                self.apply_notices(now);
+            }
+            Control::Shutdown => self.shutdown(EndReason::ServerShutdown),
+        }
+    }
+
+    fn on_signal(&mut self, now: Instant, peer: PeerId, msg: ClientMsg) -> Result<(), ProtocolError> {
+        match msg {
+            ClientMsg::Join(_) => Err(ProtocolError::new(
+                ErrorCode::AlreadyJoined,
+                "this connection has already joined",
+            )),
+            ClientMsg::Ping(p) => {
+                self.send(peer, ServerMsg::Pong(p));
+                Ok(())
+            }
+            ClientMsg::Offer(offer) => self.on_publish_offer(now, peer, offer),
+            ClientMsg::Answer(answer) => self.on_subscribe_answer(now, peer, answer),
+            ClientMsg::Candidate(c) => self.on_candidate(peer, c),
+            ClientMsg::EndSession => self.room.end_by(peer),
+            ClientMsg::Leave => {
+                self.remove_member(now, peer);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_publish_offer(&mut self, now: Instant, peer: PeerId, offer: Offer) -> Result<(), ProtocolError> {
+        if offer.pc != PcKind::Publish {
+            return Err(ProtocolError::new(
+                ErrorCode::BadSdp,
+                "the server makes the offers on the subscribe connection",
+            ));
+        }
+        self.room.check_publish(peer)?;
+        // Everything is checked before anything changes.
+        let sending = check_publish_offer(&offer.sdp, &offer.tracks)?;
+        let desc = RTCSessionDescription::offer(offer.sdp)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+
+        let conn_id = match self.members.get(&peer).and_then(|m| m.publish) {
+            Some(id) => id,
+            None => {
+                let id = self.new_conn(now, peer, Direction::Inbound)?;
+                if let Some(m) = self.members.get_mut(&peer) {
+                    m.publish = Some(id);
+                }
+                id
+            }
+        };
+        let conn = self.conns.get_mut(&conn_id).ok_or_else(internal)?;
+        conn.pc
+            .set_remote_description(now, desc)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+        let answer = conn
+            .pc
+            .create_answer(None)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+        conn.pc
+            .set_local_description(now, answer.clone())
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.schedule(conn_id);
+
+        // Sources no longer sent are unpublished; new ones are published on their first packet.
+        let before = self
+            .members
+            .get_mut(&peer)
+            .map(|m| std::mem::replace(&mut m.published, sending.clone()))
+            .unwrap_or_default();
+        for gone in before.iter().filter(|b| !sending.iter().any(|s| s.source == b.source)) {
+            self.room.unpublish(peer, gone.source);
+        }
+        self.send(
+            peer,
+            ServerMsg::Answer(Answer {
+                pc: PcKind::Publish,
+                sdp: answer.sdp,
+            }),
+        );
+        Ok(())
+    }
+
+    fn on_subscribe_answer(&mut self, now: Instant, peer: PeerId, answer: Answer) -> Result<(), ProtocolError> {
+        let member = self.members.get(&peer).ok_or_else(internal)?;
+        if answer.pc != PcKind::Subscribe || !member.negotiating {
+            return Err(ProtocolError::new(
+                ErrorCode::BadSdp,
+                "no subscribe offer is waiting for an answer",
+            ));
+        }
+        let conn_id = member.subscribe.ok_or_else(internal)?;
+        let desc = RTCSessionDescription::answer(answer.sdp)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+        let conn = self.conns.get_mut(&conn_id).ok_or_else(internal)?;
+        conn.pc
+            .set_remote_description(now, desc)
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
+        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.schedule(conn_id);
+        if let Some(m) = self.members.get_mut(&peer) {
+            m.negotiating = false;
+        }
+        self.resolve_payload_types(peer);
+        self.negotiate(now, peer);
+        Ok(())
+    }
+
+    fn on_candidate(&mut self, peer: PeerId, c: Candidate) -> Result<(), ProtocolError> {
+        let Some(candidate) = c.candidate else {
+            return Ok(());
+        };
+        let member = self.members.get(&peer).ok_or_else(internal)?;
+        let conn_id = match c.pc {
+            PcKind::Publish => member.publish,
+            PcKind::Subscribe => member.subscribe,
+        };
+        // Candidates before the connection exists are harmless: the server is ICE-lite and
+        // learns the browser's addresses from its checks.
+        let Some(conn) = conn_id.and_then(|id| self.conns.get_mut(&id)) else {
+            return Ok(());
+        };
+        if candidate.candidate.is_empty() {
+            return Ok(());
+        }
+        conn.pc
+            .add_remote_candidate(RTCIceCandidateInit {
+                candidate: candidate.candidate,
+                sdp_mid: candidate.sdp_mid,
+                sdp_mline_index: candidate.sdp_m_line_index,
+                username_fragment: candidate.username_fragment,
+                ..Default::default()
+            })
+            .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, format!("candidate: {e}")))
+    }
+
+    fn new_conn(&mut self, now: Instant, peer: PeerId, direction: Direction) -> Result<ConnId, ProtocolError> {
+        let ufrag = Alphanumeric.sample_string(&mut rand::rng(), 16);
+        let pwd = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        let pc = new_peer_connection(now, direction, &ufrag, &pwd, &self.io.shared.announce)
+            .map_err(|e| {
+                tracing::error!("creating a peer connection: {e}");
+                internal()
+            })?;
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.io
+            .shared
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                ufrag.clone(),
+                Route {
+                    media: self.media_tx.clone(),
+                    conn: id,
+                },
+            );
+        self.conns.insert(
+            id,
+            Conn {
+                peer,
+                direction,
+                pc,
+                ufrag,
+                deadline: None,
+                connected: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn close_conn(&mut self, id: ConnId) {
+        if let Some(mut conn) = self.conns.remove(&id) {
+            let _ = conn.pc.close();
+            self.io.flush(&mut conn.pc, &mut self.counters);
+            self.io
+                .shared
+                .routes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&conn.ufrag);
+        }
+        self.inbound.remove(&id);
+    }
+
+    fn remove_member(&mut self, now: Instant, peer: PeerId) {
+        let Some(member) = self.members.remove(&peer) else {
+            return;
+        };
+        for p in self.tracks.values_mut() {
+            p.viewers.retain(|l| l.peer != peer);
+        }
+        if let Some(id) = member.publish {
+            for p in self.tracks.values_mut() {
+                if p.upstream.as_ref().is_some_and(|u| u.conn == id) {
+                    p.upstream = None;
+                }
+            }
+            self.close_conn(id);
+        }
+        if let Some(id) = member.subscribe {
+            self.close_conn(id);
+        }
+        self.room.leave_at(now, peer);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Notices of the control plane
+
+    fn apply_notices(&mut self, now: Instant) {
+        while let Some(n) = self.room.poll_notice() {
+            match n {
+                Notice::Send { to, msg } => self.send(to, msg),
+                Notice::Broadcast { except, msg } => {
+                    let peers: Vec<PeerId> = self
+                        .members
+                        .keys()
+                        .copied()
+                        .filter(|p| Some(*p) != except)
+                        .collect();
+                    for p in peers {
+                        self.send(p, msg.clone());
+                    }
+                }
+                Notice::TrackAdded { track } => {
+                    let viewers: Vec<PeerId> = self.members.keys().copied().collect();
+                    for v in viewers {
+                        self.add_leg(now, v, track);
+                    }
+                }
+                Notice::TrackPaused { track } => {
+                    if let Some(p) = self.tracks.get_mut(&track) {
+                        p.upstream = None;
+                    }
+                }
+                Notice::TrackResumed { .. } => {}
+                Notice::TrackRemoved { track } => self.remove_track(now, track),
+                Notice::Disconnect { peer, error } => {
+                    let code = error.code.close_code().unwrap_or(1000);
+                    let reason = error.code.as_str().to_string();
+                    self.send(peer, ServerMsg::Error(error.into()));
+                    if let Some(m) = self.members.get(&peer) {
+                        let _ = m.out.try_send(Outbound::Close { code, reason });
+                    }
+                    self.remove_member(now, peer);
+                }
+                Notice::Ended { reason } => self.end = Some(reason),
+            }
+        }
+    }
+
+    fn send(&mut self, to: PeerId, msg: ServerMsg) {
+        let Some(m) = self.members.get(&to) else {
+            return;
+        };
+        if m.out.try_send(Outbound::Frame(msg)).is_err() {
+            // A client that does not read its signalling frames cannot follow the session;
+            // it is dropped rather than letting its queue grow.
+            tracing::warn!("peer {to} does not read its signalling; disconnecting");
+            let _ = m.out.try_send(Outbound::Close {
+                code: 1008,
+                reason: "too slow".into(),
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Viewer legs and subscribe negotiation
+
+    /// A new member receives every track that already exists.
+    fn subscribe_to_existing(&mut self, now: Instant, peer: PeerId) {
+        let ids: Vec<TrackId> = self.tracks.keys().copied().collect();
+        for id in ids {
+            self.add_leg(now, peer, id);
+        }
+    }
+
+    fn add_leg(&mut self, now: Instant, viewer: PeerId, track: TrackId) {
+        let Some(p) = self.tracks.get(&track) else { return };
+        if p.publisher == viewer || self.room.role_of(viewer) == Some(Role::Facilitator) {
+            // The facilitator watches nobody yet (the stage comes later); a publisher never
+            // receives its own tracks.
+            return;
+        }
+        let Some(member) = self.members.get(&viewer) else { return };
+        if member.senders.contains_key(&track) {
+            return;
+        }
+        let conn_id = match member.subscribe {
+            Some(id) => id,
+            None => match self.new_conn(now, viewer, Direction::Outbound) {
+                Ok(id) => {
+                    if let Some(m) = self.members.get_mut(&viewer) {
+                        m.subscribe = Some(id);
+                    }
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let Some(p) = self.tracks.get_mut(&track) else { return };
+        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let ssrc = rand::random::<u32>();
+        let kind = match p.source.kind() {
+            MediaKind::Audio => RtpCodecKind::Audio,
+            MediaKind::Video => RtpCodecKind::Video,
+        };
+        // Camera and microphone share a stream so browsers keep them in lip sync.
+        let stream = match p.source {
+            Source::Camera | Source::Microphone => format!("{}-av", p.publisher),
+            Source::Screen => format!("{}-screen", p.publisher),
+        };
+        let t = MediaStreamTrack::new(
+            stream,
+            track.to_string(),
+            format!("{:?}", p.source).to_lowercase(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec: p.rtc_codec.clone(),
+                active: true,
+                ..Default::default()
+            }],
+        );
+        let sender = match conn.pc.add_track(t) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("add_track for {viewer}: {e}");
+                return;
+            }
+        };
+        p.viewers.push(ViewerLeg {
+            peer: viewer,
+            conn: conn_id,
+            sender,
+            ssrc,
+            payload_type: None,
+            leg: Leg::new(p.codec.is_video(), p.rtc_codec.clock_rate),
+        });
+        if let Some(m) = self.members.get_mut(&viewer) {
+            m.senders.insert(track, sender);
+            m.dirty = true;
+        }
+        self.negotiate(now, viewer);
+    }
+
+    fn remove_track(&mut self, now: Instant, track: TrackId) {
+        let Some(p) = self.tracks.remove(&track) else { return };
+        for list in self.inbound.values_mut() {
+            list.retain(|(_, t)| *t != track);
+        }
+        for leg in p.viewers {
+            if let Some(conn) = self.conns.get_mut(&leg.conn) {
+                let _ = conn.pc.remove_track(leg.sender);
+            }
+            if let Some(m) = self.members.get_mut(&leg.peer) {
+                m.senders.remove(&track);
+                m.dirty = true;
+            }
+            self.negotiate(now, leg.peer);
+        }
+    }
+
+    /// Sends a subscribe offer if one is needed and none is outstanding.
+    fn negotiate(&mut self, now: Instant, peer: PeerId) {
+        if self.end.is_some() {
+            return;
+        }
+        let Some(m) = self.members.get_mut(&peer) else { return };
+        if m.negotiating || !m.dirty {
+            return;
+        }
+        let Some(conn_id) = m.subscribe else { return };
+        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let offer = match conn.pc.create_offer(None) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!("subscribe offer for {peer}: {e}");
+                return;
+            }
+        };
+        if let Err(e) = conn.pc.set_local_description(now, offer.clone()) {
+            tracing::warn!("subscribe offer for {peer}: {e}");
+            return;
+        }
+        let mut tracks = Vec::new();
+        for (&track, &sender) in &m.senders {
+            if let Some(mid) = mid_of_sender(&mut conn.pc, sender) {
+                tracks.push(SubscribedMid { mid, track });
+            }
+        }
+        m.negotiating = true;
+        m.dirty = false;
+        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.schedule(conn_id);
+        self.send(
+            peer,
+            ServerMsg::Offer(ServerOffer {
+                pc: PcKind::Subscribe,
+                sdp: offer.sdp,
+                tracks,
+            }),
+        );
+    }
+
+    /// After a subscribe negotiation, learns each leg's payload type on that connection.
+    fn resolve_payload_types(&mut self, peer: PeerId) {
+        for p in self.tracks.values_mut() {
+            for leg in p.viewers.iter_mut().filter(|l| l.peer == peer) {
+                let Some(conn) = self.conns.get_mut(&leg.conn) else { continue };
+                let Some(mut sender) = conn.pc.rtp_sender(leg.sender) else { continue };
+                leg.payload_type = sender
+                    .get_parameters()
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| {
+                        c.rtp_codec
+                            .mime_type
+                            .eq_ignore_ascii_case(&p.rtc_codec.mime_type)
+                    })
+                    .map(|c| c.payload_type);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Media
+
+    fn on_media(&mut self, m: MediaIn) {
+        if let Some(tcp) = m.tcp {
+            self.io.tcp.insert(m.from, tcp);
+        }
+        let Some(conn) = self.conns.get_mut(&m.conn) else {
+            return;
+        };
+        let protocol = if self.io.tcp.contains_key(&m.from) {
+            TransportProtocol::TCP
+        } else {
+            TransportProtocol::UDP
+        };
+        if let Err(e) = conn.pc.handle_read(TaggedBytesMut {
+            now: m.at,
+            transport: TransportContext {
+                local_addr: self.io.local,
+                peer_addr: m.from,
+                ecn: None,
+                transport_protocol: protocol,
+            },
+            message: m.data,
+        }) {
+            tracing::trace!("conn {}: {e}", m.conn);
+        }
+        self.drain(m.conn, m.at);
+    }
+
+    /// Everything a connection produced after input: writes, events, media.
+    fn drain(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        self.io.flush(&mut conn.pc, &mut self.counters);
+        let mut events = Vec::new();
+        while let Some(e) = conn.pc.poll_event() {
+            events.push(e);
+        }
+        let direction = conn.direction;
+        for e in events {
+            self.on_event(id, now, e);
+        }
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else { return };
+            let Some(msg) = conn.pc.poll_read() else { break };
+            match msg.message {
+                RTCMessage::RtpPacket(track, packet) if direction == Direction::Inbound => {
+                    self.forward(id, &track, packet, msg.now);
+                }
+                RTCMessage::RtcpPacket(track, packets) => {
+                    self.on_rtcp(id, direction, &track, packets, msg.now);
+                }
+                _ => {}
+            }
+        }
+        self.schedule(id);
+    }
+
+    fn on_event(&mut self, id: ConnId, now: Instant, e: RTCPeerConnectionEvent) {
+        match e {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                let Some(conn) = self.conns.get_mut(&id) else { return };
+                tracing::debug!("conn {id} ({:?}) {state}", conn.direction);
+                conn.connected = state == RTCPeerConnectionState::Connected;
+            }
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                self.on_track_open(id, now, init.receiver_id, init.track_id, init.ssrc);
+            }
+            _ => {}
+        }
+    }
+
+    /// The first packet of a new inbound stream: publish (or resume) its track.
+    fn on_track_open(
+        &mut self,
+        id: ConnId,
+        now: Instant,
+        receiver: RTCRtpReceiverId,
+        rtc_track: String,
+        ssrc: u32,
+    ) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let peer = conn.peer;
+        let Some(mid) = mid_of_receiver(&mut conn.pc, receiver) else { return };
+        let Some(codec_params) = conn
+            .pc
+            .rtp_receiver(receiver)
+            .and_then(|r| r.track().codec(ssrc).cloned())
+        else {
+            return;
+        };
+        let Some(codec) = Codec::from_mime(&codec_params.mime_type) else {
+            return;
+        };
+        let Some(source) = self
+            .members
+            .get(&peer)
+            .and_then(|m| m.published.iter().find(|t| t.mid == mid))
+            .map(|t| t.source)
+        else {
+            tracing::debug!("conn {id}: media on mid {mid} that no track names; ignored");
+            return;
+        };
+        let track = match self.room.publish(peer, source) {
+            Ok(t) => t,
+            Err(e) => {
+                self.send(peer, ServerMsg::Error(e.into()));
+                return;
+            }
+        };
+        let upstream = Upstream {
+            conn: id,
+            receiver,
+            ssrc,
+        };
+        match self.tracks.get_mut(&track) {
+            Some(p) => {
+                if p.codec != codec {
+                    // Viewers negotiated another codec; they need new legs.
+                    tracing::info!("track {track} changed codec to {codec:?}; renegotiating");
+                    self.remove_track(now, track);
+                    self.insert_publication(track, source, peer, codec, codec_params, upstream);
+                    self.room_add_legs(now, track);
+                } else {
+                    p.upstream = Some(upstream);
+                    p.publisher = peer;
+                    p.epoch += 1;
+                }
+            }
+            None => self.insert_publication(track, source, peer, codec, codec_params, upstream),
+        }
+        let list = self.inbound.entry(id).or_default();
+        list.retain(|(_, t)| *t != track);
+        list.push((rtc_track, track));
+        self.apply_notices(now);
+    }
+
+    fn insert_publication(
+        &mut self,
+        track: TrackId,
+        source: Source,
+        publisher: PeerId,
+        codec: Codec,
+        rtc_codec: RTCRtpCodec,
+        upstream: Upstream,
+    ) {
+        self.tracks.insert(
+            track,
+            Publication {
+                source,
+                publisher,
+                codec,
+                rtc_codec,
+                upstream: Some(upstream),
+                epoch: 0,
+                cache: PacketCache::new(if codec.is_video() { VIDEO_CACHE } else { AUDIO_CACHE }),
+                keyframes: KeyframeLimiter::new(self.io.shared.config.keyframe_interval),
+                viewers: Vec::new(),
+            },
+        );
+    }
+
+    fn room_add_legs(&mut self, now: Instant, track: TrackId) {
+        let viewers: Vec<PeerId> = self.members.keys().copied().collect();
+        for v in viewers {
+            self.add_leg(now, v, track);
+        }
+    }
+
+    /// The hot path: one packet from a publisher to every viewer of its track.
+    fn forward(&mut self, conn: ConnId, rtc_track: &str, mut packet: rtp::Packet, now: Instant) {
+        let Some(track) = self
+            .inbound
+            .get(&conn)
+            .and_then(|l| l.iter().find(|(t, _)| t == rtc_track))
+            .map(|(_, t)| *t)
+        else {
+            return;
+        };
+        let Some(p) = self.tracks.get_mut(&track) else { return };
+        if !p.upstream.as_ref().is_some_and(|u| u.conn == conn) {
+            return;
+        }
+        self.counters.packets_in += 1;
+        // Header extension ids are negotiated per connection; the publisher's mean nothing to a
+        // viewer. They are dropped once here, for all viewers.
+        packet.header.extension = false;
+        packet.header.extensions.clear();
+        packet.header.extensions_padding = 0;
+        packet.header.padding = false;
+        let incoming = Incoming {
+            epoch: p.epoch,
+            seq: packet.header.sequence_number,
+            ts: packet.header.timestamp,
+            keyframe_start: p.codec.is_keyframe_start(&packet.payload),
+            arrival: now,
+        };
+        p.cache.insert(p.epoch, &packet);
+        for leg in &mut p.viewers {
+            let Some(pt) = leg.payload_type else { continue };
+            let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
+                continue;
+            };
+            let Some(c) = self.conns.get_mut(&leg.conn) else { continue };
+            if !c.connected {
+                continue;
+            }
+            // Cloning shares the payload; only the header is written per viewer.
+            let mut out = packet.clone();
+            out.header.ssrc = leg.ssrc;
+            out.header.payload_type = pt;
+            out.header.sequence_number = seq;
+            out.header.timestamp = ts;
+            if let Some(mut sender) = c.pc.rtp_sender(leg.sender) {
+                if sender.write_rtp(now, out).is_ok() {
+                    self.counters.forwarded += 1;
+                }
+            }
+            self.io.flush(&mut c.pc, &mut self.counters);
+        }
+    }
+
+    fn on_rtcp(
+        &mut self,
+        conn: ConnId,
+        direction: Direction,
+        track: &str,
+        packets: Vec<Box<dyn rtc::rtcp::Packet>>,
+        now: Instant,
+    ) {
+        if direction != Direction::Outbound {
+            return;
+        }
+        let Ok(track) = track.parse::<TrackId>() else { return };
+        let mut wants_keyframe = false;
+        let mut nacked: Vec<u16> = Vec::new();
+        for p in &packets {
+            let any = p.as_any();
+            if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                wants_keyframe = true;
+            } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                for pair in &nack.nacks {
+                    nacked.extend(pair.packet_list());
+                }
+            }
+        }
+        if wants_keyframe {
+            self.request_keyframe(track, now);
+        }
+        if !nacked.is_empty() {
+            self.retransmit(conn, track, &nacked, now);
+        }
+    }
+
+    /// Answers a viewer's NACK from the track's shared cache.
+    fn retransmit(&mut self, conn: ConnId, track: TrackId, seqs: &[u16], now: Instant) {
+        let Some(p) = self.tracks.get_mut(&track) else { return };
+        let Some(leg) = p.viewers.iter().find(|l| l.conn == conn) else { return };
+        let Some(pt) = leg.payload_type else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        for &out_seq in seqs {
+            let Some((epoch, seq)) = leg.leg.upstream_seq(out_seq) else { continue };
+            let Some(cached) = p.cache.get(epoch, seq) else { continue };
+            let Some((seq, ts)) = leg.leg.rewrite(epoch, seq, cached.header.timestamp) else {
+                continue;
+            };
+            let mut out = cached.clone();
+            out.header.ssrc = leg.ssrc;
+            out.header.payload_type = pt;
+            out.header.sequence_number = seq;
+            out.header.timestamp = ts;
+            if let Some(mut sender) = c.pc.rtp_sender(leg.sender) {
+                if sender.write_rtp(now, out).is_ok() {
+                    self.counters.retransmitted += 1;
+                }
+            }
+        }
+        self.io.flush(&mut c.pc, &mut self.counters);
+    }
+
+    /// Asks a track's publisher for a keyframe, at most once per interval.
+    fn request_keyframe(&mut self, track: TrackId, now: Instant) {
+        let Some(p) = self.tracks.get_mut(&track) else { return };
+        if !p.codec.is_video() {
+            return;
+        }
+        let Some(up) = &p.upstream else { return };
+        if !p.keyframes.allow(now) {
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&up.conn) else { return };
+        if let Some(mut receiver) = c.pc.rtp_receiver(up.receiver) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: up.ssrc,
+            };
+            if receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+                self.counters.keyframe_requests += 1;
+            }
+        }
+        self.io.flush(&mut c.pc, &mut self.counters);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Timers
+
+    fn schedule(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let next = conn.pc.poll_timeout();
+        if next != conn.deadline {
+            conn.deadline = next;
+            if let Some(t) = next {
+                self.timers.push(Reverse((t, id)));
+            }
+        }
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            if conn.deadline != Some(t) {
+                continue; // superseded
+            }
+            conn.deadline = None;
+            if let Err(e) = conn.pc.handle_timeout(now) {
+                tracing::trace!("conn {id} timeout: {e}");
+            }
+            self.drain(id, now);
+        }
+        if self.room.poll_timeout().is_some_and(|t| t <= now) {
+            self.room.handle_timeout(now);
+            self.apply_notices(now);
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        // Keyframes for legs that wait for one (new viewers, a republished source), once their
+        // connection is up so the keyframe is not lost.
+        let waiting: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, p)| {
+                p.upstream.is_some()
+                    && p.viewers.iter().any(|l| {
+                        l.payload_type.is_some()
+                            && l.leg.wants_keyframe(p.epoch)
+                            && self.conns.get(&l.conn).is_some_and(|c| c.connected)
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for t in waiting {
+            self.request_keyframe(t, now);
+        }
+        self.publish_counters();
+    }
+
+    fn publish_counters(&mut self) {
+        let s = &self.io.shared.stats;
+        let c = std::mem::take(&mut self.counters);
+        s.packets_in.fetch_add(c.packets_in, Ordering::Relaxed);
+        s.packets_forwarded.fetch_add(c.forwarded, Ordering::Relaxed);
+        s.retransmitted.fetch_add(c.retransmitted, Ordering::Relaxed);
+        s.keyframe_requests
+            .fetch_add(c.keyframe_requests, Ordering::Relaxed);
+        s.send_drops.fetch_add(c.send_drops, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Ending
+
+    fn shutdown(&mut self, reason: EndReason) {
+        self.room.end(reason);
+        self.apply_notices(Instant::now());
+        self.end.get_or_insert(reason);
+    }
+
+    fn close_all(&mut self) {
+        for m in self.members.values() {
+            let _ = m.out.try_send(Outbound::Close {
+                code: 1000,
+                reason: "session ended".into(),
+            });
+        }
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close_conn(id);
+        }
+        self.publish_counters();
+        if let Some(reason) = self.end {
+            let _ = self.io.shared.events.send(SfuEvent::RoomClosed {
+                session: self.session,
+                reason,
+            });
+        }
+    }
+}
+
+fn internal() -> ProtocolError {
+    ProtocolError::new(ErrorCode::Internal, "internal error")
+}
+
+fn mid_of_sender(pc: &mut RTCPeerConnection, sender: RTCRtpSenderId) -> Option<String> {
+    let ids: Vec<_> = pc.get_transceivers().collect();
+    ids.into_iter().find_map(|t| {
+        let tr = pc.rtp_transceiver(t)?;
+        (tr.sender() == Some(sender)).then(|| tr.mid().clone()).flatten()
+    })
+}
+
+fn mid_of_receiver(pc: &mut RTCPeerConnection, receiver: RTCRtpReceiverId) -> Option<String> {
+    let ids: Vec<_> = pc.get_transceivers().collect();
+    ids.into_iter().find_map(|t| {
+        let tr = pc.rtp_transceiver(t)?;
+        (tr.receiver() == Some(receiver)).then(|| tr.mid().clone()).flatten()
+    })
+}
