@@ -1,1 +1,278 @@
-//! placeholder
+//! The `lectern` server: configuration, the web server (pages, WebSocket signalling), and the
+//! wiring of the store (SQLite) and the media plane (SFU).
+//!
+//! [`Server::start`] runs everything on the configured addresses (port 0 works, for tests) and
+//! returns a handle with the bound addresses.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod http;
+mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use lectern_proto::{EndReason, SessionId, SessionInfo, SessionState};
+use lectern_sfu::{Control, RoomHandle, Sfu, SfuConfig, SfuEvent};
+use lectern_store::{Session, Store};
+use tokio::sync::watch;
+
+use crate::config::{LinksArgs, ServeArgs};
+
+/// Shared state of the web handlers.
+pub(crate) struct AppState {
+    pub store: Mutex<Store>,
+    pub sfu: Sfu,
+    pub rooms: Mutex<HashMap<SessionId, RoomHandle>>,
+}
+
+impl AppState {
+    /// The store, even if a panicking thread poisoned its lock (SQLite keeps its own
+    /// consistency; a poisoned guard only means a handler died mid-request).
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The running room of a session, started on first use.
+    pub fn room_for(&self, session: &Session) -> RoomHandle {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = rooms.get(&session.id).filter(|h| !h.is_closed()) {
+            return h.clone();
+        }
+        let handle = self.sfu.open_room(SessionInfo {
+            id: session.id,
+            title: session.title.clone(),
+            course: session.course_title.clone(),
+            state: SessionState::Waiting,
+        });
+        rooms.insert(session.id, handle.clone());
+        handle
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub media_addr: SocketAddr,
+    pub base_url: String,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    http_task: tokio::task::JoinHandle<()>,
+    demo: Option<Session>,
+}
+
+impl Server {
+    /// Opens the database (creating the demo course on first start), binds the media port and
+    /// the web server, and starts serving.
+    pub async fn start(args: ServeArgs) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data folder {}", args.data_dir.display()))?;
+        std::fs::create_dir_all(args.recordings_path()).with_context(|| {
+            format!("creating recordings folder {}", args.recordings_path().display())
+        })?;
+        let db = args.db_path();
+        let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        let demo = if !args.no_demo && store.course_count()? == 0 {
+            let course = store.create_course(
+                "Demo course",
+                "A course created on first start, to try lectern out.",
+            )?;
+            Some(store.create_session(&course.id, "Welcome session")?)
+        } else {
+            None
+        };
+
+        let (sfu, events) = Sfu::bind(SfuConfig {
+            bind: args.media,
+            public_ip: args.public_ip,
+            ice_tcp: !args.no_ice_tcp,
+            grace: Duration::from_secs(args.grace_seconds),
+            ..SfuConfig::default()
+        })
+        .await
+        .with_context(|| format!("binding the media port {}", args.media))?;
+        let media_addr = sfu.local_addr()?;
+
+        let state = Arc::new(AppState {
+            store: Mutex::new(store),
+            sfu,
+            rooms: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(follow_rooms(state.clone(), events));
+
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(http::tls_config(cert, key).await?),
+            _ => None,
+        };
+        let listener = std::net::TcpListener::bind(args.http)
+            .with_context(|| format!("binding the web server {}", args.http))?;
+        listener.set_nonblocking(true)?;
+        let http_addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = args.public_url.clone().unwrap_or_else(|| {
+            let host = if http_addr.ip().is_unspecified() || http_addr.ip().is_loopback() {
+                "localhost".to_string()
+            } else {
+                http_addr.ip().to_string()
+            };
+            format!("{scheme}://{host}:{}", http_addr.port())
+        });
+
+        let (stop, stop_rx) = watch::channel(false);
+        let app = http::router(state.clone());
+        let http_task = tokio::spawn(http::serve(listener, app, tls, stop_rx));
+        Ok(Server {
+            http_addr,
+            media_addr,
+            base_url,
+            state,
+            stop,
+            http_task,
+            demo,
+        })
+    }
+
+    /// What an operator needs to see on start.
+    pub fn print_banner(&self) {
+        println!("lectern {} is running", env!("CARGO_PKG_VERSION"));
+        println!("  web:   {}", self.base_url);
+        println!(
+            "  media: {} (UDP, and ICE-TCP on the same port); announced as {}",
+            self.media_addr,
+            self.state.sfu.announced()
+        );
+        if let Some(s) = &self.demo {
+            println!("\nA demo course was created. Open these links:");
+            print_session_links(&self.base_url, s);
+        } else if let Ok(sessions) = self.state.store().sessions() {
+            let open: Vec<_> = sessions.into_iter().filter(|s| !s.ended).take(5).collect();
+            if !open.is_empty() {
+                println!("\nOpen sessions:");
+                for s in &open {
+                    print_session_links(&self.base_url, s);
+                }
+            }
+        }
+        if self.base_url.starts_with("http://") {
+            println!(
+                "\nPlain HTTP is fit for localhost only: browsers allow camera and microphone on \
+                 other machines only over HTTPS (see --tls-cert/--tls-key, docs/operations.md)."
+            );
+        }
+    }
+
+    /// The demo session created on this start, if any.
+    pub fn demo_session(&self) -> Option<&Session> {
+        self.demo.as_ref()
+    }
+
+    /// A session by id, from the store.
+    pub fn session(&self, id: SessionId) -> Option<Session> {
+        self.state.store().session(id).ok().flatten()
+    }
+
+    /// Creates a course with one session (tests and tools).
+    pub fn create_session(&self, course: &str, title: &str) -> anyhow::Result<Session> {
+        let store = self.state.store();
+        let c = store.create_course(course, "")?;
+        Ok(store.create_session(&c.id, title)?)
+    }
+
+    /// Counters of the media plane.
+    pub fn media_stats(&self) -> lectern_sfu::StatsSnapshot {
+        self.state.sfu.stats()
+    }
+
+    /// Resolves when the web server stops.
+    pub async fn closed(&self) {
+        let mut rx = self.stop.subscribe();
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Ends live rooms (viewers are told) and stops the web server.
+    pub async fn shutdown(self) {
+        let rooms: Vec<RoomHandle> = self
+            .state
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for r in rooms {
+            let _ = r.send(Control::Shutdown).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.http_task).await;
+    }
+}
+
+/// Keeps the store and the room table in step with the media plane.
+async fn follow_rooms(
+    state: Arc<AppState>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<SfuEvent>,
+) {
+    while let Some(e) = events.recv().await {
+        match e {
+            SfuEvent::RoomClosed { session, reason } => {
+                state
+                    .rooms
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|id, h| *id != session || !h.is_closed());
+                // A shutdown interrupts a session; it does not end it.
+                if reason != EndReason::ServerShutdown {
+                    let tag = match reason {
+                        EndReason::EndedByFacilitator => "ended_by_facilitator",
+                        EndReason::FacilitatorGone => "facilitator_gone",
+                        EndReason::ServerShutdown => "server_shutdown",
+                    };
+                    if let Err(e) = state.store().end_session(session, tag) {
+                        tracing::error!("recording the end of session {session}: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn print_session_links(base: &str, s: &Session) {
+    println!("  {} — {}", s.course_title, s.title);
+    println!("    facilitator: {}", facilitator_link(base, s));
+    println!("    participant: {}", participant_link(base, s));
+}
+
+/// The link that lets its holder facilitate a session.
+pub fn facilitator_link(base: &str, s: &Session) -> String {
+    format!("{base}/facilitate/{}#k={}", s.id, s.facilitator_key)
+}
+
+/// The link that lets its holder watch a session.
+pub fn participant_link(base: &str, s: &Session) -> String {
+    format!("{base}/watch/{}#k={}", s.id, s.participant_key)
+}
+
+/// `lectern links`.
+pub fn print_links(args: &LinksArgs) -> anyhow::Result<()> {
+    let path = args.data_dir.join(&args.db);
+    if !path.exists() {
+        anyhow::bail!(
+            "no database at {} (start `lectern serve` first)",
+            path.display()
+        );
+    }
+    let store = Store::open(&path)?;
+    for s in store.sessions()?.iter().filter(|s| !s.ended) {
+        print_session_links(&args.public_url, s);
+    }
+    Ok(())
+}

@@ -1,1 +1,289 @@
-//! placeholder
+//! lectern's catalogue in SQLite: courses and sessions (recordings, invites and the audit log
+//! join them in later migrations). The only crate that contains SQL.
+//!
+//! The database runs in WAL mode; the schema is versioned with `PRAGMA user_version` and
+//! migrated forward on open.
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use base64::Engine;
+use lectern_proto::{Role, SessionId};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database schema is version {found}, newer than this lectern ({supported})")]
+    TooNew { found: i64, supported: i64 },
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Migrations, applied in order; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: courses and sessions with their two capability keys.
+    "CREATE TABLE course (
+        id          TEXT PRIMARY KEY,
+        title       TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL
+     );
+     CREATE TABLE session (
+        id               TEXT PRIMARY KEY,
+        course_id        TEXT NOT NULL REFERENCES course(id) ON DELETE CASCADE,
+        title            TEXT NOT NULL,
+        facilitator_key  TEXT NOT NULL,
+        participant_key  TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        ended_at         INTEGER,
+        end_reason       TEXT
+     );
+     CREATE INDEX session_course ON session(course_id);",
+];
+
+/// A course.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Course {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+}
+
+/// A session of a course with its capability keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub course_id: String,
+    pub course_title: String,
+    pub title: String,
+    pub facilitator_key: String,
+    pub participant_key: String,
+    pub ended: bool,
+}
+
+impl Session {
+    /// The role a key grants in this session, compared in constant time.
+    pub fn role_for_key(&self, key: &str) -> Option<Role> {
+        if ct_eq(key.as_bytes(), self.facilitator_key.as_bytes()) {
+            Some(Role::Facilitator)
+        } else if ct_eq(key.as_bytes(), self.participant_key.as_bytes()) {
+            Some(Role::Participant)
+        } else {
+            None
+        }
+    }
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A fresh unguessable key (128 bits, URL-safe).
+pub fn new_key() -> String {
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The catalogue.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and migrates it.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn course_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM course", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn create_course(&self, title: &str, description: &str) -> Result<Course> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.conn.execute(
+            "INSERT INTO course (id, title, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, title, description, now_secs()],
+        )?;
+        Ok(Course {
+            id,
+            title: title.to_string(),
+            description: description.to_string(),
+        })
+    }
+
+    /// Creates a session with fresh facilitator and participant keys.
+    pub fn create_session(&self, course_id: &str, title: &str) -> Result<Session> {
+        let id = SessionId::random();
+        let (fk, pk) = (new_key(), new_key());
+        self.conn.execute(
+            "INSERT INTO session (id, course_id, title, facilitator_key, participant_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id.to_string(), course_id, title, fk, pk, now_secs()],
+        )?;
+        self.session(id)?
+            .ok_or_else(|| StoreError::Corrupt("session vanished after insert".into()))
+    }
+
+    /// A session by id.
+    pub fn session(&self, id: SessionId) -> Result<Option<Session>> {
+        self.conn
+            .query_row(
+                "SELECT s.id, s.course_id, c.title, s.title, s.facilitator_key, s.participant_key,
+                        s.ended_at IS NOT NULL
+                 FROM session s JOIN course c ON c.id = s.course_id WHERE s.id = ?1",
+                params![id.to_string()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Session {
+                            id,
+                            course_id: r.get(1)?,
+                            course_title: r.get(2)?,
+                            title: r.get(3)?,
+                            facilitator_key: r.get(4)?,
+                            participant_key: r.get(5)?,
+                            ended: r.get(6)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(_, s)| Ok(s))
+            .transpose()
+    }
+
+    /// All sessions, newest first.
+    pub fn sessions(&self) -> Result<Vec<Session>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM session ORDER BY created_at DESC, rowid DESC")?;
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let id: SessionId = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("session id {id:?}")))?;
+            if let Some(s) = self.session(id)? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a session ended (idempotent).
+    pub fn end_session(&self, id: SessionId, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE session SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+            params![id.to_string(), now_secs(), reason],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_and_round_trips() {
+        let dir = std::env::temp_dir().join(format!("lectern-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lectern.db");
+        let sid = {
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+            let c = s.create_course("Border security", "Regional course").unwrap();
+            let sess = s.create_session(&c.id, "Day 1").unwrap();
+            assert_ne!(sess.facilitator_key, sess.participant_key);
+            sess.id
+        };
+        // Reopen: migrations are not re-applied, data is there.
+        let s = Store::open(&path).unwrap();
+        let sess = s.session(sid).unwrap().unwrap();
+        assert_eq!(sess.course_title, "Border security");
+        assert!(!sess.ended);
+        assert_eq!(sess.role_for_key(&sess.facilitator_key), Some(Role::Facilitator));
+        assert_eq!(sess.role_for_key(&sess.participant_key), Some(Role::Participant));
+        assert_eq!(sess.role_for_key("forged"), None);
+        assert_eq!(sess.role_for_key(""), None);
+        s.end_session(sid, "ended_by_facilitator").unwrap();
+        s.end_session(sid, "again").unwrap();
+        assert!(s.session(sid).unwrap().unwrap().ended);
+        assert!(s.session(SessionId::random()).unwrap().is_none());
+        assert_eq!(s.sessions().unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn keys_are_unguessable() {
+        let a = new_key();
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, new_key());
+    }
+
+}

@@ -1,0 +1,118 @@
+//! Command line and environment configuration.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// lectern: live and recorded video sessions for blended instruction.
+#[derive(Debug, Parser)]
+#[command(name = "lectern", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub: web client, signalling and media.
+    Serve(ServeArgs),
+    /// Print the facilitator and participant links of the sessions in the database.
+    Links(LinksArgs),
+}
+
+/// Settings of `lectern serve`. Every flag can also be set through the environment variable
+/// named in its help.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address of the web server (pages, WebSocket signalling).
+    #[arg(long, env = "LECTERN_HTTP", default_value = "0.0.0.0:8080")]
+    pub http: SocketAddr,
+
+    /// Address of the media port: UDP for all peers, and ICE-TCP on the same port number.
+    #[arg(long, env = "LECTERN_MEDIA", default_value = "0.0.0.0:7880")]
+    pub media: SocketAddr,
+
+    /// The IP announced in ICE candidates (the public IP of a server behind 1:1 NAT). Default:
+    /// the media bind IP, or the first non-loopback interface address when binding to all.
+    #[arg(long, env = "LECTERN_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+
+    /// Disable ICE over TCP on the media port.
+    #[arg(long, env = "LECTERN_NO_ICE_TCP")]
+    pub no_ice_tcp: bool,
+
+    /// Folder for the database (and anything else the hub keeps).
+    #[arg(long, env = "LECTERN_DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+
+    /// The SQLite database file (relative paths are under --data-dir).
+    #[arg(long, env = "LECTERN_DB", default_value = "lectern.db")]
+    pub db: PathBuf,
+
+    /// Folder for recordings (relative paths are under --data-dir).
+    #[arg(long, env = "LECTERN_RECORDINGS", default_value = "recordings")]
+    pub recordings: PathBuf,
+
+    /// TLS certificate chain (PEM). With --tls-key, the web server speaks HTTPS.
+    #[arg(long, env = "LECTERN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, env = "LECTERN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The base URL printed in links (default: derived from --http and TLS).
+    #[arg(long, env = "LECTERN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds a session waits for its facilitator to come back before it ends.
+    #[arg(long, env = "LECTERN_GRACE_SECONDS", default_value_t = 120)]
+    pub grace_seconds: u64,
+
+    /// Do not create the demo course on first start.
+    #[arg(long, env = "LECTERN_NO_DEMO")]
+    pub no_demo: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct LinksArgs {
+    /// Folder of the database.
+    #[arg(long, env = "LECTERN_DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+    /// The SQLite database file.
+    #[arg(long, env = "LECTERN_DB", default_value = "lectern.db")]
+    pub db: PathBuf,
+    /// Base URL of the hub.
+    #[arg(long, env = "LECTERN_PUBLIC_URL", default_value = "http://localhost:8080")]
+    pub public_url: String,
+}
+
+impl ServeArgs {
+    /// Defaults suitable for tests: everything on loopback, ports picked by the OS, data in
+    /// `dir`.
+    pub fn for_tests(dir: PathBuf) -> Self {
+        Self {
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            media: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+            no_ice_tcp: false,
+            data_dir: dir,
+            db: PathBuf::from("lectern.db"),
+            recordings: PathBuf::from("recordings"),
+            tls_cert: None,
+            tls_key: None,
+            public_url: None,
+            grace_seconds: 120,
+            no_demo: false,
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(&self.db)
+    }
+
+    pub fn recordings_path(&self) -> PathBuf {
+        self.data_dir.join(&self.recordings)
+    }
+}

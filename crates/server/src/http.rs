@@ -1,0 +1,163 @@
+//! HTTP: the embedded web client, the WebSocket endpoint, health, and TLS.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{Path as UrlPath, State, WebSocketUpgrade};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use include_dir::{include_dir, Dir};
+use tokio::sync::watch;
+
+use crate::AppState;
+
+/// The web client, embedded so `lectern serve` works from any folder.
+static WEB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
+
+/// Content-Security-Policy of every page: only our own scripts, styles and media.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; \
+                   base-uri 'none'; form-action 'self'";
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { page("index.html") }))
+        .route("/facilitate/{session}", get(|_: UrlPath<String>| async { page("facilitate.html") }))
+        .route("/watch/{session}", get(|_: UrlPath<String>| async { page("watch.html") }))
+        .route("/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(get(asset))
+        .with_state(state)
+}
+
+async fn websocket(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(crate::ws::TRANSPORT_LIMIT)
+        .max_frame_size(crate::ws::TRANSPORT_LIMIT)
+        .on_upgrade(move |socket| crate::ws::serve_socket(state, socket))
+}
+
+fn page(name: &str) -> Response {
+    match WEB.get_file(name) {
+        Some(f) => file_response(name, f.contents()),
+        None => not_found(),
+    }
+}
+
+async fn asset(uri: axum::http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    // The embedded tree cannot be escaped, but refuse anything that looks like a trick anyway.
+    if path.is_empty()
+        || path.contains("..")
+        || path.contains('\\')
+        || path.contains("//")
+        || path.starts_with('.')
+    {
+        return not_found();
+    }
+    match WEB.get_file(path) {
+        Some(f) => file_response(path, f.contents()),
+        None => not_found(),
+    }
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found").into_response()
+}
+
+fn mime(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" => "application/json",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+fn file_response(path: &str, body: &'static [u8]) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime(path)));
+    // Pages and scripts change with each release; revalidate instead of serving stale code.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if path.ends_with(".html") {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        h.insert(
+            "permissions-policy",
+            HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self)"),
+        );
+    }
+    r
+}
+
+pub(crate) async fn tls_config(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    // Several crates link rustls; name the provider once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
+pub(crate) async fn serve(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stopped = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    let result = match tls {
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                stopped.await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(2)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        None => match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => axum::serve(l, app)
+                .with_graceful_shutdown(stopped)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        },
+    };
+    if let Err(e) = result {
+        tracing::error!("web server: {e}");
+    }
+}

@@ -1,0 +1,218 @@
+//! One signalling WebSocket: checks the `join`, then relays frames between the client and its
+//! room task. Errors become `error` frames and close codes in one place, [`reply_error`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use lectern_proto::{
+    parse_client_frame, ClientMsg, ErrorCode, Join, PeerId, ProtocolError, ServerMsg,
+    PROTOCOL_VERSION,
+};
+use lectern_sfu::{Control, Outbound, RoomHandle, OUTBOUND_QUEUE};
+use tokio::sync::mpsc;
+
+use crate::AppState;
+
+/// Frames above the protocol limit are still read (up to this) so the client can be told
+/// `too_large` instead of seeing a broken connection.
+pub(crate) const TRANSPORT_LIMIT: usize = 1024 * 1024;
+const _: () = assert!(TRANSPORT_LIMIT > lectern_proto::MAX_FRAME_BYTES);
+
+/// A client silent for this long is disconnected (clients ping every 10 s).
+const IDLE: Duration = Duration::from_secs(30);
+
+/// The first frame must arrive within this.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+pub(crate) async fn serve_socket(state: Arc<AppState>, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let Some((peer, room, mut out)) = accept_join(&state, &mut sink, &mut stream).await else {
+        return;
+    };
+    let mut idle = Box::pin(tokio::time::sleep(IDLE));
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + IDLE);
+                let text = match frame {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => {
+                        let e = ProtocolError::new(ErrorCode::BinaryFrame, "frames are JSON text");
+                        if reply_error(&mut sink, e).await { break } else { continue }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                };
+                match parse_client_frame(text.as_str()) {
+                    Ok(ClientMsg::Join(_)) => {
+                        let e = ProtocolError::new(ErrorCode::AlreadyJoined, "this connection has already joined");
+                        if reply_error(&mut sink, e).await { break }
+                    }
+                    Ok(ClientMsg::Leave) => {
+                        let _ = close(&mut sink, 1000, "left").await;
+                        break;
+                    }
+                    Ok(msg) => {
+                        if room.try_send(Control::Signal { peer, msg }).is_err() {
+                            let e = ProtocolError::new(ErrorCode::Busy, "the session is busy; try again");
+                            if reply_error(&mut sink, e).await { break }
+                        }
+                    }
+                    Err(e) => {
+                        if reply_error(&mut sink, e).await { break }
+                    }
+                }
+            }
+            o = out.recv() => match o {
+                Some(Outbound::Frame(msg)) => {
+                    if send(&mut sink, &msg).await.is_err() { break }
+                }
+                Some(Outbound::Close { code, reason }) => {
+                    let _ = close(&mut sink, code, &reason).await;
+                    break;
+                }
+                None => {
+                    let _ = close(&mut sink, 1001, "session closed").await;
+                    break;
+                }
+            },
+            _ = idle.as_mut() => {
+                let _ = reply_error(&mut sink, ProtocolError::new(ErrorCode::Idle, "no frame for 30 s")).await;
+                break;
+            }
+        }
+    }
+    let _ = room.send(Control::Gone { peer }).await;
+}
+
+/// Reads frames until a valid `join`, answering everything else; `None` when the connection
+/// ends or the join is refused.
+async fn accept_join(
+    state: &Arc<AppState>,
+    sink: &mut Sink,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+) -> Option<(PeerId, RoomHandle, mpsc::Receiver<Outbound>)> {
+    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(f))) => f,
+            Ok(_) => return None,
+            Err(_) => {
+                let e = ProtocolError::new(ErrorCode::Idle, "no join within 15 s");
+                reply_error(sink, e).await;
+                return None;
+            }
+        };
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                let e = ProtocolError::new(ErrorCode::BinaryFrame, "frames are JSON text");
+                if reply_error(sink, e).await {
+                    return None;
+                }
+                continue;
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        };
+        let result = match parse_client_frame(text.as_str()) {
+            Ok(ClientMsg::Join(join)) => admit(state, join).await,
+            Ok(ClientMsg::Ping(p)) => {
+                if send(sink, &ServerMsg::Pong(p)).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            Ok(other) => Err(ProtocolError::new(
+                ErrorCode::NotJoined,
+                format!("send join before {}", other.type_name()),
+            )),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(admitted) => return Some(admitted),
+            Err(e) => {
+                if reply_error(sink, e).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Checks a join against the store and hands the peer to its room.
+async fn admit(
+    state: &Arc<AppState>,
+    join: Join,
+) -> Result<(PeerId, RoomHandle, mpsc::Receiver<Outbound>), ProtocolError> {
+    if join.version != PROTOCOL_VERSION {
+        return Err(ProtocolError::new(
+            ErrorCode::UnsupportedVersion,
+            format!("this server speaks protocol version {PROTOCOL_VERSION}"),
+        ));
+    }
+    let session = state
+        .store()
+        .session(join.session)
+        .map_err(|e| {
+            tracing::error!("looking up session {}: {e}", join.session);
+            ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+        })?
+        .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownSession, "no such session"))?;
+    let role = session
+        .role_for_key(&join.key)
+        .ok_or_else(|| ProtocolError::new(ErrorCode::BadKey, "this link is not valid for the session"))?;
+    if session.ended {
+        return Err(ProtocolError::new(ErrorCode::SessionOver, "the session has ended"));
+    }
+    let room = state.room_for(&session);
+    let peer = PeerId::random();
+    let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    let joined = room
+        .send(Control::Join {
+            peer,
+            role,
+            name: join.name,
+            out: tx,
+        })
+        .await;
+    if !joined {
+        return Err(ProtocolError::new(ErrorCode::SessionOver, "the session has ended"));
+    }
+    Ok((peer, room, rx))
+}
+
+async fn send(sink: &mut Sink, msg: &ServerMsg) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(msg).unwrap_or_else(|e| {
+        // Serializing our own types cannot fail short of a bug; tell the client so.
+        format!(r#"{{"type":"error","code":"internal","message":"{e}","fatal":false}}"#)
+    });
+    sink.send(Message::Text(Utf8Bytes::from(text))).await
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &str) -> Result<(), axum::Error> {
+    let reason: String = reason.chars().take(100).collect();
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    })))
+    .await
+}
+
+/// Sends an `error` frame and, for fatal codes, closes with the code's close code. Returns
+/// whether the connection is now closed. The one place where errors meet the wire.
+pub(crate) async fn reply_error(sink: &mut Sink, e: ProtocolError) -> bool {
+    let code = e.code;
+    let _ = send(sink, &ServerMsg::Error(e.into())).await;
+    match code.close_code() {
+        Some(c) => {
+            let _ = close(sink, c, code.as_str()).await;
+            true
+        }
+        None => false,
+    }
+}
