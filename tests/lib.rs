@@ -1,1 +1,77 @@
-//! e2e
+//! Helpers shared by the end-to-end tests: a real `lectern` server on port 0 with its data in a
+//! fresh temporary folder.
+
+use std::path::PathBuf;
+
+use lectern::config::ServeArgs;
+use lectern::Server;
+use lectern_store::Session;
+
+/// A server for one test, and the session it created.
+pub struct TestServer {
+    pub server: Server,
+    pub session: Session,
+    pub dir: PathBuf,
+}
+
+impl TestServer {
+    /// Starts a server on loopback ports chosen by the OS, with a fresh database.
+    pub async fn start() -> anyhow::Result<TestServer> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], after `adjust` changes the settings.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeArgs)) -> anyhow::Result<TestServer> {
+        init_logging();
+        let dir = std::env::temp_dir().join(format!("lectern-e2e-{}", uuid_like()));
+        let mut args = ServeArgs::for_tests(dir.clone());
+        args.public_ip = Some("127.0.0.1".parse()?);
+        adjust(&mut args);
+        let server = Server::start(args).await?;
+        let session = server
+            .demo_session()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no demo session"))?;
+        Ok(TestServer {
+            server,
+            session,
+            dir,
+        })
+    }
+
+    /// The signalling URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.server.http_addr)
+    }
+
+    /// The page base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.server.http_addr)
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Logs to the test output when `LECTERN_LOG` is set.
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("LECTERN_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}

@@ -1,1 +1,5 @@
-fn main(){}
+//! End-to-end tests: a real server on port 0, headless Rust WebRTC clients and headless
+//! Chromium. One test binary, so the suite links once.
+
+mod bad_input;
+mod media;

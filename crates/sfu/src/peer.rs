@@ -37,6 +37,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 
@@ -249,4 +250,22 @@ impl Interceptor for RtcpToSfu {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The mid of the transceiver that owns `sender`.
+pub fn mid_of_sender(pc: &mut RTCPeerConnection, sender: RTCRtpSenderId) -> Option<String> {
+    let ids: Vec<_> = pc.get_transceivers().collect();
+    ids.into_iter().find_map(|t| {
+        let tr = pc.rtp_transceiver(t)?;
+        (tr.sender() == Some(sender)).then(|| tr.mid().clone()).flatten()
+    })
+}
+
+/// The mid of the transceiver that owns `receiver`.
+pub fn mid_of_receiver(pc: &mut RTCPeerConnection, receiver: RTCRtpReceiverId) -> Option<String> {
+    let ids: Vec<_> = pc.get_transceivers().collect();
+    ids.into_iter().find_map(|t| {
+        let tr = pc.rtp_transceiver(t)?;
+        (tr.receiver() == Some(receiver)).then(|| tr.mid().clone()).flatten()
+    })
 }

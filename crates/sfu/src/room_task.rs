@@ -41,7 +41,7 @@ use crate::cache::PacketCache;
 use crate::codec::Codec;
 use crate::forward::{Decision, Incoming, KeyframeLimiter, Leg};
 use crate::offer::check_publish_offer;
-use crate::peer::{new_peer_connection, Direction};
+use crate::peer::{mid_of_receiver, mid_of_sender, new_peer_connection, Direction};
 use crate::{Control, Outbound, Route, SfuEvent, Shared};
 
 /// A connection's id within its room (never reused).
@@ -1144,20 +1144,4 @@ impl RoomTask {
 
 fn internal() -> ProtocolError {
     ProtocolError::new(ErrorCode::Internal, "internal error")
-}
-
-fn mid_of_sender(pc: &mut RTCPeerConnection, sender: RTCRtpSenderId) -> Option<String> {
-    let ids: Vec<_> = pc.get_transceivers().collect();
-    ids.into_iter().find_map(|t| {
-        let tr = pc.rtp_transceiver(t)?;
-        (tr.sender() == Some(sender)).then(|| tr.mid().clone()).flatten()
-    })
-}
-
-fn mid_of_receiver(pc: &mut RTCPeerConnection, receiver: RTCRtpReceiverId) -> Option<String> {
-    let ids: Vec<_> = pc.get_transceivers().collect();
-    ids.into_iter().find_map(|t| {
-        let tr = pc.rtp_transceiver(t)?;
-        (tr.receiver() == Some(receiver)).then(|| tr.mid().clone()).flatten()
-    })
 }

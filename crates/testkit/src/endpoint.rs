@@ -1,0 +1,117 @@
+//! One client peer connection with its own UDP socket: the sans-IO `rtc` connection plus the
+//! few lines of I/O around it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use bytes::BytesMut;
+use rtc::interceptor::{
+    NackGeneratorBuilder, NackResponderBuilder, ReceiverReportBuilder, Registry,
+    SenderReportBuilder, Slot,
+};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+
+pub(crate) struct Endpoint {
+    pub pc: RTCPeerConnection,
+    pub socket: UdpSocket,
+    pub local: SocketAddr,
+}
+
+impl Endpoint {
+    /// A client connection on a fresh loopback socket. `sending` selects the interceptors of
+    /// a sender (NACK responder, sender reports) or a receiver (NACK generator, receiver
+    /// reports); both deliver keyframe requests and NACKs to the application.
+    pub async fn new(sending: bool) -> anyhow::Result<Endpoint> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let local = socket.local_addr()?;
+        let mut media = MediaEngine::default();
+        for (codec, kind) in lectern_sfu::peer::server_codecs() {
+            media
+                .register_codec(codec, kind)
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        let registry = if sending {
+            Registry::new()
+                .with(Slot::NackResponder, NackResponderBuilder::new().build())
+                .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        } else {
+            Registry::new()
+                .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+        }
+        .with(
+            Slot::from(11_500),
+            lectern_sfu::peer::RtcpToSfu::default(),
+        );
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(settings)
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .build(Instant::now())
+            .map_err(|e| anyhow!("{e}"))?;
+        let c = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".into(),
+                address: local.ip().to_string(),
+                port: local.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()
+        .map_err(|e| anyhow!("{e}"))?;
+        pc.add_local_candidate(RTCIceCandidate::from(&c).to_json().map_err(|e| anyhow!("{e}"))?)
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(Endpoint { pc, socket, local })
+    }
+
+    /// Sends what the connection has to send (a full socket buffer drops, as a network would).
+    pub fn flush(&mut self) {
+        while let Some(out) = self.pc.poll_write() {
+            let _ = self.socket.try_send_to(&out.message, out.transport.peer_addr);
+        }
+    }
+
+    pub fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        let _ = self.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(data),
+        });
+        self.flush();
+    }
+
+    /// How long until the connection's next timer (capped).
+    pub fn sleep_for(&mut self, cap: Duration) -> Duration {
+        match self.pc.poll_timeout() {
+            Some(t) => t.saturating_duration_since(Instant::now()).min(cap),
+            None => cap,
+        }
+    }
+
+    pub fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+            let _ = self.pc.handle_timeout(now);
+        }
+        self.flush();
+    }
+}

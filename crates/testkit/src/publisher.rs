@@ -1,0 +1,405 @@
+//! A headless facilitator: joins, publishes a camera (synthetic VP8) and a microphone
+//! (synthetic Opus), and counts the keyframe requests it receives.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use lectern_proto::{ClientMsg, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source, TrackId};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::RTCPeerConnectionEvent;
+use rtc::peer_connection::message::RTCMessage;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sansio::Protocol;
+use tokio::sync::watch;
+
+use crate::endpoint::Endpoint;
+use crate::media;
+use crate::signal::Signal;
+
+/// How the synthetic camera behaves.
+#[derive(Clone, Debug)]
+pub struct PublisherOptions {
+    pub video_kbps: u32,
+    pub fps: u32,
+    pub keyframe_every: Duration,
+    pub max_packet: usize,
+    pub audio: bool,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        Self {
+            video_kbps: 600,
+            fps: 30,
+            keyframe_every: Duration::from_secs(3),
+            max_packet: 1100,
+            audio: true,
+        }
+    }
+}
+
+/// A packet the publisher sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentPacket {
+    pub video: bool,
+    pub index: u64,
+    pub seq: u16,
+    pub ts: u32,
+    pub keyframe: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    sent: Mutex<Vec<SentPacket>>,
+    keyframe_requests: AtomicU64,
+    paused: AtomicBool,
+    tracks: Mutex<HashMap<Source, TrackId>>,
+}
+
+/// A running headless facilitator.
+pub struct Publisher {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Publisher {
+    /// Joins with the facilitator key, publishes, and returns once media flows and the server
+    /// has announced the tracks.
+    pub async fn start(
+        ws_url: &str,
+        session: SessionId,
+        key: &str,
+        opts: PublisherOptions,
+    ) -> anyhow::Result<Publisher> {
+        let (signal, _joined) = Signal::join(ws_url, session, key, "Headless facilitator").await?;
+        let shared = Arc::new(Shared::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(run(signal, opts, shared.clone(), stop_rx, ready_tx));
+        match tokio::time::timeout(Duration::from_secs(10), ready_rx).await {
+            Ok(Ok(())) => {}
+            _ => {
+                let _ = stop.send(true);
+                return match task.await {
+                    Ok(Err(e)) => Err(e.context("publisher did not get live")),
+                    _ => Err(anyhow!("publisher did not get live within 10 s")),
+                };
+            }
+        }
+        Ok(Publisher { shared, stop, task })
+    }
+
+    /// The track id the server gave a source.
+    pub fn track(&self, source: Source) -> Option<TrackId> {
+        self.shared.tracks.lock().ok()?.get(&source).copied()
+    }
+
+    /// Keyframe requests (PLI/FIR) received from the server.
+    pub fn keyframe_requests(&self) -> u64 {
+        self.shared.keyframe_requests.load(Ordering::Relaxed)
+    }
+
+    /// Everything sent so far.
+    pub fn sent(&self) -> Vec<SentPacket> {
+        self.shared.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Stops (or resumes) sending media without leaving.
+    pub fn set_paused(&self, paused: bool) {
+        self.shared.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Leaves (closes the signalling connection and the peer connection).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("publisher task")?
+    }
+}
+
+struct Outgoing {
+    sender: RTCRtpSenderId,
+    ssrc: u32,
+    payload_type: u8,
+    seq: u16,
+}
+
+async fn run(
+    mut signal: Signal,
+    opts: PublisherOptions,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) -> anyhow::Result<()> {
+    let mut ep = Endpoint::new(true).await?;
+    let codecs = lectern_sfu::peer::server_codecs();
+    let mut add = |kind: RtpCodecKind, mime: &str| -> anyhow::Result<(RTCRtpSenderId, u32)> {
+        let codec = codecs
+            .iter()
+            .find(|(c, _)| c.rtp_codec.mime_type == mime)
+            .map(|(c, _)| c.rtp_codec.clone())
+            .ok_or_else(|| anyhow!("no {mime}"))?;
+        let ssrc = rand::random::<u32>();
+        let enc = RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            active: true,
+            ..Default::default()
+        };
+        let track = MediaStreamTrack::new(
+            "headless".into(),
+            format!("headless-{mime}"),
+            mime.into(),
+            kind,
+            vec![enc.clone()],
+        );
+        let t = ep
+            .pc
+            .add_transceiver_from_track(
+                track,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Sendonly,
+                    streams: vec![],
+                    send_encodings: vec![enc],
+                }),
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+        let sender = ep
+            .pc
+            .rtp_transceiver(t)
+            .and_then(|t| t.sender())
+            .ok_or_else(|| anyhow!("transceiver without sender"))?;
+        Ok((sender, ssrc))
+    };
+    let video = add(RtpCodecKind::Video, "video/VP8")?;
+    let audio = if opts.audio {
+        Some(add(RtpCodecKind::Audio, "audio/opus")?)
+    } else {
+        None
+    };
+    let offer = ep.pc.create_offer(None).map_err(|e| anyhow!("{e}"))?;
+    ep.pc
+        .set_local_description(Instant::now(), offer.clone())
+        .map_err(|e| anyhow!("{e}"))?;
+    let mut tracks = vec![PublishedMid {
+        mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, video.0).ok_or_else(|| anyhow!("no mid"))?,
+        source: Source::Camera,
+    }];
+    if let Some(a) = audio {
+        tracks.push(PublishedMid {
+            mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, a.0).ok_or_else(|| anyhow!("no mid"))?,
+            source: Source::Microphone,
+        });
+    }
+    signal
+        .send(&ClientMsg::Offer(Offer {
+            pc: PcKind::Publish,
+            sdp: offer.sdp,
+            tracks,
+        }))
+        .await?;
+    let answer = signal
+        .wait_for(Duration::from_secs(10), |m| match m {
+            ServerMsg::Answer(a) => Some(Ok(a.sdp.clone())),
+            ServerMsg::Error(e) => Some(Err(anyhow!("offer refused: {} {}", e.code, e.message))),
+            _ => None,
+        })
+        .await??;
+    ep.pc
+        .set_remote_description(
+            Instant::now(),
+            RTCSessionDescription::answer(answer).map_err(|e| anyhow!("{e}"))?,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+    ep.flush();
+    let mut pt = |sender: RTCRtpSenderId| -> anyhow::Result<u8> {
+        let mut s = ep.pc.rtp_sender(sender).ok_or_else(|| anyhow!("sender"))?;
+        s.get_parameters()
+            .rtp_parameters
+            .codecs
+            .first()
+            .map(|c| c.payload_type)
+            .ok_or_else(|| anyhow!("no negotiated codec"))
+    };
+    let mut video_out = Outgoing {
+        sender: video.0,
+        ssrc: video.1,
+        payload_type: pt(video.0)?,
+        seq: rand::random(),
+    };
+    let mut audio_out = match audio {
+        Some(a) => Some(Outgoing {
+            sender: a.0,
+            ssrc: a.1,
+            payload_type: pt(a.0)?,
+            seq: rand::random(),
+        }),
+        None => None,
+    };
+
+    let mut ready = Some(ready);
+    let mut connected = false;
+    let mut buf = vec![0u8; 2048];
+    let start = Instant::now();
+    let frame_interval = Duration::from_secs(1) / opts.fps.max(1);
+    let mut next_frame = Instant::now();
+    let mut next_audio = Instant::now();
+    let mut last_key = None::<Instant>;
+    let mut force_key = true;
+    let mut index = 0u64;
+    let ts_base_v: u32 = rand::random();
+    let ts_base_a: u32 = rand::random();
+    let frame_bytes = (opts.video_kbps as usize * 1000 / 8) / opts.fps.max(1) as usize;
+    loop {
+        let now = Instant::now();
+        if connected && !shared.paused.load(Ordering::Relaxed) {
+            while now >= next_frame {
+                let key = force_key
+                    || last_key.is_none_or(|k| now.saturating_duration_since(k) >= opts.keyframe_every);
+                if key {
+                    last_key = Some(now);
+                    force_key = false;
+                }
+                let size = if key { frame_bytes * 4 } else { frame_bytes };
+                let packets = size.div_ceil(opts.max_packet).max(1);
+                let ts = ts_base_v.wrapping_add(
+                    (next_frame.saturating_duration_since(start).as_micros() * 9 / 100) as u32,
+                );
+                for i in 0..packets {
+                    let payload = media::vp8_payload(index, i == 0, key, size / packets);
+                    send_rtp(&mut ep, &mut video_out, ts, i + 1 == packets, payload, &shared, SentPacket {
+                        video: true,
+                        index,
+                        seq: 0,
+                        ts,
+                        keyframe: key && i == 0,
+                    });
+                    index += 1;
+                }
+                next_frame += frame_interval;
+            }
+            if let Some(a) = audio_out.as_mut() {
+                while now >= next_audio {
+                    let ts = ts_base_a.wrapping_add(
+                        (next_audio.saturating_duration_since(start).as_micros() * 48 / 1000) as u32,
+                    );
+                    let payload = media::opus_payload(index, 80);
+                    send_rtp(&mut ep, a, ts, false, payload, &shared, SentPacket {
+                        video: false,
+                        index,
+                        seq: 0,
+                        ts,
+                        keyframe: false,
+                    });
+                    index += 1;
+                    next_audio += Duration::from_millis(20);
+                }
+            }
+            ep.flush();
+        } else {
+            next_frame = now;
+            next_audio = now;
+        }
+        let wake = ep
+            .sleep_for(Duration::from_millis(5))
+            .min(next_frame.saturating_duration_since(Instant::now()))
+            .min(next_audio.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = stop.changed() => break,
+            r = ep.socket.recv_from(&mut buf) => {
+                let (n, from) = r?;
+                let data = buf[..n].to_vec();
+                ep.handle_datagram(&data, from, Instant::now());
+            }
+            m = signal.next_msg() => match m {
+                Some(Ok(ServerMsg::TrackPublished(t))) => {
+                    if let Ok(mut tr) = shared.tracks.lock() {
+                        tr.insert(t.track.source, t.track.id);
+                    }
+                }
+                Some(Ok(ServerMsg::SessionEnded(_))) | None => break,
+                Some(Ok(ServerMsg::Error(e))) => tracing::warn!("publisher got error {} {}", e.code, e.message),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => bail!("signalling: {e}"),
+            },
+            _ = tokio::time::sleep(wake) => ep.on_timer(),
+        }
+        while let Some(e) = ep.pc.poll_event() {
+            if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(s) = e {
+                connected = s == RTCPeerConnectionState::Connected;
+            }
+        }
+        while let Some(m) = ep.pc.poll_read() {
+            if let RTCMessage::RtcpPacket(_, packets) = m.message {
+                for p in packets {
+                    let any = p.as_any();
+                    if any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() {
+                        shared.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                        force_key = true;
+                    }
+                }
+            }
+        }
+        let announced = shared
+            .tracks
+            .lock()
+            .map(|t| t.len() == if opts.audio { 2 } else { 1 })
+            .unwrap_or(false);
+        if connected && announced {
+            if let Some(r) = ready.take() {
+                let _ = r.send(());
+            }
+        }
+    }
+    let _ = signal.send(&ClientMsg::Leave).await;
+    let _ = ep.pc.close();
+    ep.flush();
+    Ok(())
+}
+
+fn send_rtp(
+    ep: &mut Endpoint,
+    out: &mut Outgoing,
+    ts: u32,
+    marker: bool,
+    payload: Vec<u8>,
+    shared: &Shared,
+    mut record: SentPacket,
+) {
+    out.seq = out.seq.wrapping_add(1);
+    let packet = rtp::Packet {
+        header: rtp::Header {
+            version: 2,
+            marker,
+            payload_type: out.payload_type,
+            sequence_number: out.seq,
+            timestamp: ts,
+            ssrc: out.ssrc,
+            ..Default::default()
+        },
+        payload: Bytes::from(payload),
+    };
+    if let Some(mut s) = ep.pc.rtp_sender(out.sender) {
+        if s.write_rtp(Instant::now(), packet).is_ok() {
+            record.seq = out.seq;
+            if let Ok(mut sent) = shared.sent.lock() {
+                sent.push(record);
+            }
+        }
+    }
+}
