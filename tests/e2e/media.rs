@@ -1,27 +1,276 @@
 //! Media through the SFU with headless Rust clients: real ICE, DTLS and SRTP over loopback.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use lectern_e2e::TestServer;
-use lectern_proto::Source;
-use lectern_testkit::{Publisher, PublisherOptions, Viewer, ViewerOptions};
+use lectern_proto::{EndReason, SessionState, Source, TrackId};
+use lectern_testkit::{Publisher, PublisherOptions, ReceivedPacket, SentPacket, Viewer, ViewerOptions};
+
+fn quiet() -> ViewerOptions {
+    ViewerOptions::default()
+}
+
+/// Checks that `got` holds, from its first packet on, every packet sent on that track, with
+/// sequence numbers and timestamps shifted by one constant offset each.
+fn assert_consistent(track_video: bool, sent: &[SentPacket], got: &[ReceivedPacket], who: &str) {
+    let by_index: HashMap<u64, &SentPacket> = sent
+        .iter()
+        .filter(|s| s.video == track_video)
+        .map(|s| (s.index, s))
+        .collect();
+    assert!(!got.is_empty(), "{who}: nothing received");
+    let first = by_index[&got[0].index];
+    let seq_off = got[0].seq.wrapping_sub(first.seq);
+    let ts_off = got[0].ts.wrapping_sub(first.ts);
+    let mut indices = Vec::with_capacity(got.len());
+    for g in got {
+        let s = by_index
+            .get(&g.index)
+            .unwrap_or_else(|| panic!("{who}: received an index never sent: {}", g.index));
+        assert_eq!(g.seq.wrapping_sub(s.seq), seq_off, "{who}: sequence offset changed");
+        assert_eq!(g.ts.wrapping_sub(s.ts), ts_off, "{who}: timestamp offset changed");
+        indices.push(g.index);
+    }
+    indices.sort_unstable();
+    indices.dedup();
+    // Every packet sent between the first and the last received one arrived.
+    let lo = indices[0];
+    let hi = *indices.last().unwrap_or(&lo);
+    let expected = sent
+        .iter()
+        .filter(|s| s.video == track_video && s.index >= lo && s.index <= hi)
+        .count();
+    assert_eq!(indices.len(), expected, "{who}: packets missing between {lo} and {hi}");
+}
+
+fn of_track(v: &Viewer, track: TrackId) -> Vec<ReceivedPacket> {
+    v.received().into_iter().filter(|p| p.track == track).collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_publisher_to_two_viewers() -> anyhow::Result<()> {
+async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow::Result<()> {
     let t = TestServer::start().await?;
     let s = &t.session;
-    let v1 = Viewer::join(&t.ws_url(), s.id, &s.participant_key, ViewerOptions::default()).await?;
-    let v2 = Viewer::join(&t.ws_url(), s.id, &s.participant_key, ViewerOptions::default()).await?;
-    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default()).await?;
-    let cam = p.track(Source::Camera).unwrap();
-    let mic = p.track(Source::Microphone).unwrap();
-    for v in [&v1, &v2] {
-        v.wait_for_packets(cam, 50, Duration::from_secs(10)).await?;
-        v.wait_for_packets(mic, 20, Duration::from_secs(10)).await?;
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        viewers.push(Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?);
+    }
+    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
+        .await?;
+    let cam = p.track(Source::Camera).expect("camera track");
+    let mic = p.track(Source::Microphone).expect("microphone track");
+    for v in &viewers {
+        v.wait_for_packets(cam, 100, Duration::from_secs(15)).await?;
+        v.wait_for_packets(mic, 50, Duration::from_secs(15)).await?;
+    }
+    // Let media flow, then stop sending and let the tail arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    p.set_paused(true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = p.sent();
+    let sent_video = sent.iter().filter(|s| s.video).count();
+    for (i, v) in viewers.iter().enumerate() {
+        let video = of_track(v, cam);
+        let audio = of_track(v, mic);
+        assert!(video[0].keyframe, "viewer {i}: video must start at a keyframe");
+        assert_consistent(true, &sent, &video, &format!("viewer {i} video"));
+        assert_consistent(false, &sent, &audio, &format!("viewer {i} audio"));
+        // Viewers were there before the publisher; they miss only what was sent while their
+        // own connection was being set up (a fraction of a second).
+        assert!(
+            video.len() * 4 >= sent_video * 3,
+            "viewer {i} got {} of {sent_video} video packets",
+            video.len()
+        );
+    }
+    let stats = t.server.media_stats();
+    assert!(stats.packets_forwarded >= 20 * sent.len() as u64 * 9 / 10, "{stats:?}");
+    p.stop().await?;
+    for v in viewers {
+        v.stop().await?;
+    }
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_viewer_starts_at_a_fresh_keyframe_promptly() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = &t.session;
+    // Keyframes on their own only every 30 s: the late viewer's keyframe must be requested.
+    let opts = PublisherOptions {
+        keyframe_every: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, opts).await?;
+    let cam = p.track(Source::Camera).expect("camera");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = p.keyframe_requests();
+    let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+    v.wait_for_packets(cam, 30, Duration::from_secs(10)).await?;
+    let video = of_track(&v, cam);
+    assert!(video[0].keyframe, "the first video packet must start a keyframe");
+    let join_to_media_ms = (v.first_media_ns().unwrap_or(0) - v.started_ns) as f64 / 1e6;
+    assert!(join_to_media_ms < 2000.0, "first media after {join_to_media_ms} ms");
+    assert!(p.keyframe_requests() > before, "the server asked for a keyframe");
+    assert_consistent(true, &p.sent(), &video, "late viewer");
+    p.stop().await?;
+    v.stop().await?;
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_stops_reading_does_not_hold_back_the_others() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = &t.session;
+    let stalled = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+    let mut others = Vec::new();
+    for _ in 0..5 {
+        others.push(Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?);
+    }
+    let opts = PublisherOptions {
+        video_kbps: 2500,
+        ..Default::default()
+    };
+    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, opts).await?;
+    let cam = p.track(Source::Camera).expect("camera");
+    stalled.wait_for_packets(cam, 20, Duration::from_secs(10)).await?;
+    stalled.set_reading(false);
+    let stall_start = lectern_testkit::media::now_ns();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    p.set_paused(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = p.sent();
+    for (i, v) in others.iter().enumerate() {
+        let video = of_track(v, cam);
+        assert_consistent(true, &sent, &video, &format!("viewer {i}"));
+        let during: Vec<u64> = video
+            .iter()
+            .filter(|r| r.sent_ns >= stall_start)
+            .map(|r| r.recv_ns.saturating_sub(r.sent_ns))
+            .collect();
+        assert!(during.len() > 100, "viewer {i} got {} packets during the stall", during.len());
+        let mut sorted = during.clone();
+        sorted.sort_unstable();
+        let p99 = sorted[sorted.len() * 99 / 100];
+        assert!(p99 < 50_000_000, "viewer {i}: p99 latency {} ms during the stall", p99 / 1_000_000);
     }
     p.stop().await?;
-    v1.stop().await?;
-    v2.stop().await?;
+    stalled.stop().await?;
+    for v in others {
+        v.stop().await?;
+    }
     t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_request_storm_reaches_publisher_rate_limited() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = &t.session;
+    let opts = PublisherOptions {
+        keyframe_every: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, opts).await?;
+    let cam = p.track(Source::Camera).expect("camera");
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        viewers.push(Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?);
+    }
+    for v in &viewers {
+        v.wait_for_packets(cam, 10, Duration::from_secs(10)).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = p.keyframe_requests();
+    // 20 viewers × 100 PLI/s for 3 s = 6000 requests.
+    let storm = Duration::from_secs(3);
+    let start = Instant::now();
+    while start.elapsed() < storm {
+        for v in &viewers {
+            v.request_keyframe(cam);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got = p.keyframe_requests() - before;
+    // One per 500 ms interval, plus the edges.
+    let allowed = (storm.as_millis() / 500) as u64 + 2;
+    assert!(got >= 1, "keyframe requests must reach the publisher");
+    assert!(got <= allowed, "{got} keyframe requests reached the publisher (limit {allowed})");
+    p.stop().await?;
+    for v in viewers {
+        v.stop().await?;
+    }
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facilitator_reconnect_pauses_then_continues_the_same_tracks() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = &t.session;
+    let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+    let p1 = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
+        .await?;
+    let cam = p1.track(Source::Camera).expect("camera");
+    v.wait_for_packets(cam, 50, Duration::from_secs(10)).await?;
+    p1.stop().await?;
+    wait_until(Duration::from_secs(5), || v.session_state() == Some(SessionState::Paused)).await?;
+    let count_paused = v.count(cam);
+
+    let p2 = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
+        .await?;
+    assert_eq!(p2.track(Source::Camera), Some(cam), "the track keeps its id");
+    wait_until(Duration::from_secs(5), || v.session_state() == Some(SessionState::Live)).await?;
+    v.wait_for_packets(cam, count_paused + 50, Duration::from_secs(10)).await?;
+    let video = of_track(&v, cam);
+    // The viewer's sequence numbers continue across the reconnect without a gap.
+    let seqs: Vec<u16> = video.iter().map(|r| r.seq).collect();
+    let boundary = count_paused as usize;
+    assert_eq!(
+        seqs[boundary],
+        seqs[boundary - 1].wrapping_add(1),
+        "sequence continues across the reconnect"
+    );
+    assert!(video[boundary].keyframe, "the new source starts at a keyframe");
+    let gap = video[boundary].ts.wrapping_sub(video[boundary - 1].ts);
+    assert!(gap > 0 && gap < 90_000 * 10, "timestamps move forward across the reconnect ({gap})");
+    p2.stop().await?;
+    v.stop().await?;
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_the_session_tells_viewers_and_stops_media() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = &t.session;
+    let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+    let (mut fac, _) =
+        lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.facilitator_key, "Facilitator").await?;
+    fac.send(&lectern_proto::ClientMsg::EndSession).await?;
+    wait_until(Duration::from_secs(5), || v.ended() == Some(EndReason::EndedByFacilitator)).await?;
+    // The session is over for good: joining again is refused.
+    let again =
+        lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.participant_key, "Late").await;
+    let err = again.err().expect("joining an ended session fails").to_string();
+    assert!(err.contains("session_over"), "{err}");
+    assert!(t.server.session(s.id).expect("session").ended);
+    v.stop().await?;
+    t.stop().await;
+    Ok(())
+}
+
+async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        if Instant::now() > deadline {
+            anyhow::bail!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
