@@ -22,7 +22,8 @@ async fn next_error(s: &mut Signal) -> anyhow::Result<ErrorCode> {
 
 /// The connection still answers a ping.
 async fn still_open(s: &mut Signal) -> anyhow::Result<()> {
-    s.send(&ClientMsg::Ping(lectern_proto::Ping { id: Some(77) })).await?;
+    s.send(&ClientMsg::Ping(lectern_proto::Ping { id: Some(77) }))
+        .await?;
     s.wait_for(WAIT, |m| match m {
         ServerMsg::Pong(p) if p.id == Some(77) => Some(()),
         _ => None,
@@ -73,7 +74,9 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     let publisher =
         Publisher::start(&ws, s.id, &s.facilitator_key, PublisherOptions::default()).await?;
     let cam = publisher.track(Source::Camera).expect("camera");
-    viewer.wait_for_packets(cam, 30, Duration::from_secs(10)).await?;
+    viewer
+        .wait_for_packets(cam, 30, Duration::from_secs(10))
+        .await?;
     let before = viewer.count(cam);
 
     // Before join.
@@ -84,7 +87,8 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     assert_eq!(next_error(&mut c).await?, ErrorCode::UnknownType);
     c.send_text(r#"{"no":"type"}"#.into()).await?;
     assert_eq!(next_error(&mut c).await?, ErrorCode::UnknownType);
-    c.send_text(r#"{"type":"join","version":"1"}"#.into()).await?;
+    c.send_text(r#"{"type":"join","version":"1"}"#.into())
+        .await?;
     assert_eq!(next_error(&mut c).await?, ErrorCode::BadJson);
     c.send(&ClientMsg::EndSession).await?;
     assert_eq!(next_error(&mut c).await?, ErrorCode::NotJoined);
@@ -93,7 +97,8 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     still_open(&mut c).await?;
 
     // Fatal join errors close with their documented codes.
-    c.send(&join(SessionId::random(), "whatever", PROTOCOL_VERSION)).await?;
+    c.send(&join(SessionId::random(), "whatever", PROTOCOL_VERSION))
+        .await?;
     expect_fatal(&mut c, ErrorCode::UnknownSession, 4404).await?;
     let mut c = Signal::connect(&ws).await?;
     c.send(&join(s.id, "forged-key", PROTOCOL_VERSION)).await?;
@@ -102,13 +107,17 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     c.send(&join(s.id, &s.participant_key, 2)).await?;
     expect_fatal(&mut c, ErrorCode::UnsupportedVersion, 4400).await?;
     let mut c = Signal::connect(&ws).await?;
-    c.send_text(format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70_000)))
-        .await?;
+    c.send_text(format!(
+        r#"{{"type":"ping","pad":"{}"}}"#,
+        "x".repeat(70_000)
+    ))
+    .await?;
     expect_fatal(&mut c, ErrorCode::TooLarge, 1009).await?;
 
     // After join, as a participant.
     let (mut p, _) = Signal::join(&ws, s.id, &s.participant_key, "Curious").await?;
-    p.send(&join(s.id, &s.participant_key, PROTOCOL_VERSION)).await?;
+    p.send(&join(s.id, &s.participant_key, PROTOCOL_VERSION))
+        .await?;
     assert_eq!(next_error(&mut p).await?, ErrorCode::AlreadyJoined);
     p.send(&ClientMsg::Offer(Offer {
         pc: PcKind::Publish,
@@ -193,7 +202,10 @@ async fn hostile_http_paths_are_refused() -> anyhow::Result<()> {
         assert_eq!(status, 404, "{path}");
     }
     assert_eq!(http_status(&base, "/").await?, 200);
-    assert_eq!(http_status(&base, &format!("/watch/{}", t.session.id)).await?, 200);
+    assert_eq!(
+        http_status(&base, &format!("/watch/{}", t.session.id)).await?,
+        200
+    );
     assert_eq!(http_status(&base, "/healthz").await?, 200);
     t.stop().await;
     Ok(())
@@ -204,8 +216,10 @@ async fn http_status(base: &str, path: &str) -> anyhow::Result<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = base.trim_start_matches("http://");
     let mut sock = tokio::net::TcpStream::connect(host).await?;
-    sock.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    sock.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     sock.read_to_end(&mut buf).await?;
     let head = String::from_utf8_lossy(&buf);

@@ -2,4 +2,5 @@
 //! Chromium. One test binary, so the suite links once.
 
 mod bad_input;
+mod browser;
 mod media;

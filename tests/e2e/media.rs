@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use lectern_e2e::TestServer;
 use lectern_proto::{EndReason, SessionState, Source, TrackId};
-use lectern_testkit::{Publisher, PublisherOptions, ReceivedPacket, SentPacket, Viewer, ViewerOptions};
+use lectern_testkit::{
+    Publisher, PublisherOptions, ReceivedPacket, SentPacket, Viewer, ViewerOptions,
+};
 
 fn quiet() -> ViewerOptions {
     ViewerOptions::default()
@@ -28,8 +30,16 @@ fn assert_consistent(track_video: bool, sent: &[SentPacket], got: &[ReceivedPack
         let s = by_index
             .get(&g.index)
             .unwrap_or_else(|| panic!("{who}: received an index never sent: {}", g.index));
-        assert_eq!(g.seq.wrapping_sub(s.seq), seq_off, "{who}: sequence offset changed");
-        assert_eq!(g.ts.wrapping_sub(s.ts), ts_off, "{who}: timestamp offset changed");
+        assert_eq!(
+            g.seq.wrapping_sub(s.seq),
+            seq_off,
+            "{who}: sequence offset changed"
+        );
+        assert_eq!(
+            g.ts.wrapping_sub(s.ts),
+            ts_off,
+            "{who}: timestamp offset changed"
+        );
         indices.push(g.index);
     }
     indices.sort_unstable();
@@ -41,11 +51,18 @@ fn assert_consistent(track_video: bool, sent: &[SentPacket], got: &[ReceivedPack
         .iter()
         .filter(|s| s.video == track_video && s.index >= lo && s.index <= hi)
         .count();
-    assert_eq!(indices.len(), expected, "{who}: packets missing between {lo} and {hi}");
+    assert_eq!(
+        indices.len(),
+        expected,
+        "{who}: packets missing between {lo} and {hi}"
+    );
 }
 
 fn of_track(v: &Viewer, track: TrackId) -> Vec<ReceivedPacket> {
-    v.received().into_iter().filter(|p| p.track == track).collect()
+    v.received()
+        .into_iter()
+        .filter(|p| p.track == track)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,12 +73,18 @@ async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow
     for _ in 0..20 {
         viewers.push(Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?);
     }
-    let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
-        .await?;
+    let p = Publisher::start(
+        &t.ws_url(),
+        s.id,
+        &s.facilitator_key,
+        PublisherOptions::default(),
+    )
+    .await?;
     let cam = p.track(Source::Camera).expect("camera track");
     let mic = p.track(Source::Microphone).expect("microphone track");
     for v in &viewers {
-        v.wait_for_packets(cam, 100, Duration::from_secs(15)).await?;
+        v.wait_for_packets(cam, 100, Duration::from_secs(15))
+            .await?;
         v.wait_for_packets(mic, 50, Duration::from_secs(15)).await?;
     }
     // Let media flow, then stop sending and let the tail arrive.
@@ -73,7 +96,10 @@ async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow
     for (i, v) in viewers.iter().enumerate() {
         let video = of_track(v, cam);
         let audio = of_track(v, mic);
-        assert!(video[0].keyframe, "viewer {i}: video must start at a keyframe");
+        assert!(
+            video[0].keyframe,
+            "viewer {i}: video must start at a keyframe"
+        );
         assert_consistent(true, &sent, &video, &format!("viewer {i} video"));
         assert_consistent(false, &sent, &audio, &format!("viewer {i} audio"));
         // Viewers were there before the publisher; they miss only what was sent while their
@@ -85,7 +111,10 @@ async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow
         );
     }
     let stats = t.server.media_stats();
-    assert!(stats.packets_forwarded >= 20 * sent.len() as u64 * 9 / 10, "{stats:?}");
+    assert!(
+        stats.packets_forwarded >= 20 * sent.len() as u64 * 9 / 10,
+        "{stats:?}"
+    );
     p.stop().await?;
     for v in viewers {
         v.stop().await?;
@@ -110,10 +139,19 @@ async fn late_viewer_starts_at_a_fresh_keyframe_promptly() -> anyhow::Result<()>
     let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
     v.wait_for_packets(cam, 30, Duration::from_secs(10)).await?;
     let video = of_track(&v, cam);
-    assert!(video[0].keyframe, "the first video packet must start a keyframe");
+    assert!(
+        video[0].keyframe,
+        "the first video packet must start a keyframe"
+    );
     let join_to_media_ms = (v.first_media_ns().unwrap_or(0) - v.started_ns) as f64 / 1e6;
-    assert!(join_to_media_ms < 2000.0, "first media after {join_to_media_ms} ms");
-    assert!(p.keyframe_requests() > before, "the server asked for a keyframe");
+    assert!(
+        join_to_media_ms < 2000.0,
+        "first media after {join_to_media_ms} ms"
+    );
+    assert!(
+        p.keyframe_requests() > before,
+        "the server asked for a keyframe"
+    );
     assert_consistent(true, &p.sent(), &video, "late viewer");
     p.stop().await?;
     v.stop().await?;
@@ -136,7 +174,9 @@ async fn a_viewer_that_stops_reading_does_not_hold_back_the_others() -> anyhow::
     };
     let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, opts).await?;
     let cam = p.track(Source::Camera).expect("camera");
-    stalled.wait_for_packets(cam, 20, Duration::from_secs(10)).await?;
+    stalled
+        .wait_for_packets(cam, 20, Duration::from_secs(10))
+        .await?;
     stalled.set_reading(false);
     let stall_start = lectern_testkit::media::now_ns();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -151,11 +191,19 @@ async fn a_viewer_that_stops_reading_does_not_hold_back_the_others() -> anyhow::
             .filter(|r| r.sent_ns >= stall_start)
             .map(|r| r.recv_ns.saturating_sub(r.sent_ns))
             .collect();
-        assert!(during.len() > 100, "viewer {i} got {} packets during the stall", during.len());
+        assert!(
+            during.len() > 100,
+            "viewer {i} got {} packets during the stall",
+            during.len()
+        );
         let mut sorted = during.clone();
         sorted.sort_unstable();
         let p99 = sorted[sorted.len() * 99 / 100];
-        assert!(p99 < 50_000_000, "viewer {i}: p99 latency {} ms during the stall", p99 / 1_000_000);
+        assert!(
+            p99 < 50_000_000,
+            "viewer {i}: p99 latency {} ms during the stall",
+            p99 / 1_000_000
+        );
     }
     p.stop().await?;
     stalled.stop().await?;
@@ -199,7 +247,10 @@ async fn keyframe_request_storm_reaches_publisher_rate_limited() -> anyhow::Resu
     // One per 500 ms interval, plus the edges.
     let allowed = (storm.as_millis() / 500) as u64 + 2;
     assert!(got >= 1, "keyframe requests must reach the publisher");
-    assert!(got <= allowed, "{got} keyframe requests reached the publisher (limit {allowed})");
+    assert!(
+        got <= allowed,
+        "{got} keyframe requests reached the publisher (limit {allowed})"
+    );
     p.stop().await?;
     for v in viewers {
         v.stop().await?;
@@ -213,19 +264,40 @@ async fn facilitator_reconnect_pauses_then_continues_the_same_tracks() -> anyhow
     let t = TestServer::start().await?;
     let s = &t.session;
     let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
-    let p1 = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
-        .await?;
+    let p1 = Publisher::start(
+        &t.ws_url(),
+        s.id,
+        &s.facilitator_key,
+        PublisherOptions::default(),
+    )
+    .await?;
     let cam = p1.track(Source::Camera).expect("camera");
     v.wait_for_packets(cam, 50, Duration::from_secs(10)).await?;
     p1.stop().await?;
-    wait_until(Duration::from_secs(5), || v.session_state() == Some(SessionState::Paused)).await?;
+    wait_until(Duration::from_secs(5), || {
+        v.session_state() == Some(SessionState::Paused)
+    })
+    .await?;
     let count_paused = v.count(cam);
 
-    let p2 = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, PublisherOptions::default())
+    let p2 = Publisher::start(
+        &t.ws_url(),
+        s.id,
+        &s.facilitator_key,
+        PublisherOptions::default(),
+    )
+    .await?;
+    assert_eq!(
+        p2.track(Source::Camera),
+        Some(cam),
+        "the track keeps its id"
+    );
+    wait_until(Duration::from_secs(5), || {
+        v.session_state() == Some(SessionState::Live)
+    })
+    .await?;
+    v.wait_for_packets(cam, count_paused + 50, Duration::from_secs(10))
         .await?;
-    assert_eq!(p2.track(Source::Camera), Some(cam), "the track keeps its id");
-    wait_until(Duration::from_secs(5), || v.session_state() == Some(SessionState::Live)).await?;
-    v.wait_for_packets(cam, count_paused + 50, Duration::from_secs(10)).await?;
     let video = of_track(&v, cam);
     // The viewer's sequence numbers continue across the reconnect without a gap.
     let seqs: Vec<u16> = video.iter().map(|r| r.seq).collect();
@@ -235,9 +307,15 @@ async fn facilitator_reconnect_pauses_then_continues_the_same_tracks() -> anyhow
         seqs[boundary - 1].wrapping_add(1),
         "sequence continues across the reconnect"
     );
-    assert!(video[boundary].keyframe, "the new source starts at a keyframe");
+    assert!(
+        video[boundary].keyframe,
+        "the new source starts at a keyframe"
+    );
     let gap = video[boundary].ts.wrapping_sub(video[boundary - 1].ts);
-    assert!(gap > 0 && gap < 90_000 * 10, "timestamps move forward across the reconnect ({gap})");
+    assert!(
+        gap > 0 && gap < 90_000 * 10,
+        "timestamps move forward across the reconnect ({gap})"
+    );
     p2.stop().await?;
     v.stop().await?;
     t.stop().await;
@@ -252,11 +330,16 @@ async fn ending_the_session_tells_viewers_and_stops_media() -> anyhow::Result<()
     let (mut fac, _) =
         lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.facilitator_key, "Facilitator").await?;
     fac.send(&lectern_proto::ClientMsg::EndSession).await?;
-    wait_until(Duration::from_secs(5), || v.ended() == Some(EndReason::EndedByFacilitator)).await?;
+    wait_until(Duration::from_secs(5), || {
+        v.ended() == Some(EndReason::EndedByFacilitator)
+    })
+    .await?;
     // The session is over for good: joining again is refused.
-    let again =
-        lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.participant_key, "Late").await;
-    let err = again.err().expect("joining an ended session fails").to_string();
+    let again = lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.participant_key, "Late").await;
+    let err = again
+        .err()
+        .expect("joining an ended session fails")
+        .to_string();
     assert!(err.contains("session_over"), "{err}");
     assert!(t.server.session(s.id).expect("session").ended);
     v.stop().await?;

@@ -76,14 +76,22 @@ mod tests {
 
     #[test]
     fn distinguishes_bad_json_from_unknown_type() {
-        assert_eq!(parse_client_frame("{").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(parse_client_frame("[]").unwrap_err().code, ErrorCode::UnknownType);
+        assert_eq!(
+            parse_client_frame("{").unwrap_err().code,
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            parse_client_frame("[]").unwrap_err().code,
+            ErrorCode::UnknownType
+        );
         assert_eq!(
             parse_client_frame(r#"{"type":"dance"}"#).unwrap_err().code,
             ErrorCode::UnknownType
         );
         assert_eq!(
-            parse_client_frame(r#"{"type":"join","version":"one"}"#).unwrap_err().code,
+            parse_client_frame(r#"{"type":"join","version":"one"}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::BadJson
         );
         assert_eq!(
@@ -96,8 +104,14 @@ mod tests {
 
     #[test]
     fn refuses_oversized_frames() {
-        let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
-        assert_eq!(parse_client_frame(&big).unwrap_err().code, ErrorCode::TooLarge);
+        let big = format!(
+            r#"{{"type":"ping","pad":"{}"}}"#,
+            "x".repeat(MAX_FRAME_BYTES)
+        );
+        assert_eq!(
+            parse_client_frame(&big).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
     }
 
     #[test]
@@ -106,8 +120,14 @@ mod tests {
             (r#"{"type":"ping"}"#, "ping"),
             (r#"{"type":"leave"}"#, "leave"),
             (r#"{"type":"end_session"}"#, "end_session"),
-            (r#"{"type":"answer","pc":"subscribe","sdp":"v=0"}"#, "answer"),
-            (r#"{"type":"candidate","pc":"publish","candidate":null}"#, "candidate"),
+            (
+                r#"{"type":"answer","pc":"subscribe","sdp":"v=0"}"#,
+                "answer",
+            ),
+            (
+                r#"{"type":"candidate","pc":"publish","candidate":null}"#,
+                "candidate",
+            ),
             (
                 r#"{"type":"offer","pc":"publish","sdp":"v=0","tracks":[{"mid":"0","source":"camera"}]}"#,
                 "offer",

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use lectern_proto::{
-    EndReason, ErrorCode, Participant, PeerId, ProtocolError, Role, ServerMsg,
-    SessionInfo, SessionState, SessionStateFrame, Source, TrackId, TrackInfo,
+    EndReason, ErrorCode, Participant, PeerId, ProtocolError, Role, ServerMsg, SessionInfo,
+    SessionState, SessionStateFrame, Source, TrackId, TrackInfo,
 };
 
 /// Who owns published tracks across reconnections.
@@ -442,7 +442,6 @@ fn clean_name(name: Option<String>, role: Role) -> String {
         cleaned.to_string()
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -37,7 +37,12 @@ fn join_sends_joined_and_announces() {
     let now = Instant::now();
     let f = PeerId::random();
     let p = PeerId::random();
-    r.join(now, f, Role::Facilitator, Some("  Dr. Joseph \u{7} ".into()));
+    r.join(
+        now,
+        f,
+        Role::Facilitator,
+        Some("  Dr. Joseph \u{7} ".into()),
+    );
     r.join(now, p, Role::Participant, None);
     let n = drain(&mut r);
     let joined_p = n
@@ -52,7 +57,11 @@ fn join_sends_joined_and_announces() {
         .expect("participant gets joined");
     assert_eq!(joined_p.role, Role::Participant);
     assert_eq!(joined_p.participants.len(), 2);
-    let names: Vec<_> = joined_p.participants.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<_> = joined_p
+        .participants
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
     assert!(names.contains(&"Dr. Joseph"), "{names:?}");
     assert!(names.contains(&"Participant"));
 }
@@ -71,7 +80,9 @@ fn only_facilitator_publishes_and_ends() {
     );
     assert_eq!(r.end_by(p).unwrap_err().code, ErrorCode::Forbidden);
     assert_eq!(
-        r.publish(PeerId::random(), Source::Camera).unwrap_err().code,
+        r.publish(PeerId::random(), Source::Camera)
+            .unwrap_err()
+            .code,
         ErrorCode::NotJoined
     );
     drain(&mut r);
@@ -110,7 +121,11 @@ fn facilitator_reconnect_resumes_same_track_ids() {
 
     let f2 = PeerId::random();
     r.join(t0 + Duration::from_secs(3), f2, Role::Facilitator, None);
-    assert_eq!(r.poll_timeout(), None, "grace stops when the facilitator is back");
+    assert_eq!(
+        r.poll_timeout(),
+        None,
+        "grace stops when the facilitator is back"
+    );
     assert_eq!(r.publish(f2, Source::Camera).unwrap(), cam);
     let n = drain(&mut r);
     assert!(n.contains(&Notice::TrackResumed { track: cam }));

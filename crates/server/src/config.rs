@@ -84,7 +84,11 @@ pub struct LinksArgs {
     #[arg(long, env = "LECTERN_DB", default_value = "lectern.db")]
     pub db: PathBuf,
     /// Base URL of the hub.
-    #[arg(long, env = "LECTERN_PUBLIC_URL", default_value = "http://localhost:8080")]
+    #[arg(
+        long,
+        env = "LECTERN_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
     pub public_url: String,
 }
 

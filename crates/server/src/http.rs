@@ -25,8 +25,14 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { page("index.html") }))
-        .route("/facilitate/{session}", get(|_: UrlPath<String>| async { page("facilitate.html") }))
-        .route("/watch/{session}", get(|_: UrlPath<String>| async { page("watch.html") }))
+        .route(
+            "/facilitate/{session}",
+            get(|_: UrlPath<String>| async { page("facilitate.html") }),
+        )
+        .route(
+            "/watch/{session}",
+            get(|_: UrlPath<String>| async { page("watch.html") }),
+        )
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(get(asset))
@@ -91,7 +97,10 @@ fn file_response(path: &str, body: &'static [u8]) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if path.ends_with(".html") {
         h.insert(
             header::CONTENT_SECURITY_POLICY,

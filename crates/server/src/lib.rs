@@ -72,7 +72,10 @@ impl Server {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data folder {}", args.data_dir.display()))?;
         std::fs::create_dir_all(args.recordings_path()).with_context(|| {
-            format!("creating recordings folder {}", args.recordings_path().display())
+            format!(
+                "creating recordings folder {}",
+                args.recordings_path().display()
+            )
         })?;
         let db = args.db_path();
         let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;

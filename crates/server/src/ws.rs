@@ -163,11 +163,14 @@ async fn admit(
             ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
         })?
         .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownSession, "no such session"))?;
-    let role = session
-        .role_for_key(&join.key)
-        .ok_or_else(|| ProtocolError::new(ErrorCode::BadKey, "this link is not valid for the session"))?;
+    let role = session.role_for_key(&join.key).ok_or_else(|| {
+        ProtocolError::new(ErrorCode::BadKey, "this link is not valid for the session")
+    })?;
     if session.ended {
-        return Err(ProtocolError::new(ErrorCode::SessionOver, "the session has ended"));
+        return Err(ProtocolError::new(
+            ErrorCode::SessionOver,
+            "the session has ended",
+        ));
     }
     let room = state.room_for(&session);
     let peer = PeerId::random();
@@ -181,7 +184,10 @@ async fn admit(
         })
         .await;
     if !joined {
-        return Err(ProtocolError::new(ErrorCode::SessionOver, "the session has ended"));
+        return Err(ProtocolError::new(
+            ErrorCode::SessionOver,
+            "the session has ended",
+        ));
     }
     Ok((peer, room, rx))
 }

@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(d.route(addr(5000), &binding("nope:x"), lookup), None);
         assert!(d.is_empty());
         // STUN with a known ufrag routes and learns the address.
-        assert_eq!(d.route(addr(5000), &binding("room1conn7:x"), lookup), Some(7));
+        assert_eq!(
+            d.route(addr(5000), &binding("room1conn7:x"), lookup),
+            Some(7)
+        );
         assert_eq!(d.route(addr(5000), &[0x80, 0x60, 0, 1], lookup), Some(7));
         assert_eq!(d.route(addr(5001), &[0x80, 0x60, 0, 1], lookup), None);
         d.forget_where(|r| *r == 7);

@@ -120,9 +120,7 @@ impl Leg {
             Some(last) => {
                 let next_seq = last.seq.wrapping_add(1);
                 let elapsed = p.arrival.saturating_duration_since(last.at);
-                let next_ts = last
-                    .ts
-                    .wrapping_add(ticks(elapsed, self.clock_rate).max(1));
+                let next_ts = last.ts.wrapping_add(ticks(elapsed, self.clock_rate).max(1));
                 self.seq_offset = next_seq.wrapping_sub(p.seq);
                 self.ts_offset = next_ts.wrapping_sub(p.ts);
             }
@@ -138,8 +136,12 @@ impl Leg {
 
     /// Header fields for retransmitting an upstream packet of `epoch`, if still valid.
     pub fn rewrite(&self, epoch: u32, seq: u16, ts: u32) -> Option<(u16, u32)> {
-        (self.epoch == Some(epoch))
-            .then(|| (seq.wrapping_add(self.seq_offset), ts.wrapping_add(self.ts_offset)))
+        (self.epoch == Some(epoch)).then(|| {
+            (
+                seq.wrapping_add(self.seq_offset),
+                ts.wrapping_add(self.ts_offset),
+            )
+        })
     }
 }
 
@@ -304,7 +306,11 @@ mod tests {
         // Output continued at 101 for upstream 7 of epoch 1.
         assert_eq!(leg.upstream_seq(101), Some((1, 7)));
         assert_eq!(leg.rewrite(1, 7, 0).map(|r| r.0), Some(101));
-        assert_eq!(leg.rewrite(0, 100, 0), None, "old epoch is not retransmitted");
+        assert_eq!(
+            leg.rewrite(0, 100, 0),
+            None,
+            "old epoch is not retransmitted"
+        );
     }
 
     #[test]

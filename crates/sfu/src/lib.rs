@@ -142,7 +142,10 @@ pub enum Control {
 pub enum Outbound {
     Frame(ServerMsg),
     /// Close the connection with this WebSocket close code.
-    Close { code: u16, reason: String },
+    Close {
+        code: u16,
+        reason: String,
+    },
 }
 
 /// Events of the media plane for the server.

@@ -62,7 +62,10 @@ pub fn check_publish_offer(
     }
     let sections = sections(sdp);
     if sections.is_empty() {
-        return Err(ProtocolError::new(ErrorCode::BadSdp, "the offer has no media"));
+        return Err(ProtocolError::new(
+            ErrorCode::BadSdp,
+            "the offer has no media",
+        ));
     }
     let mut sending = Vec::new();
     for (i, t) in tracks.iter().enumerate() {
@@ -94,7 +97,8 @@ pub fn check_publish_offer(
             continue;
         }
         let supported = section.codecs.iter().any(|c| {
-            Codec::from_mime(c).is_some_and(|codec| codec.is_video() == (section.kind == Some(MediaKind::Video)))
+            Codec::from_mime(c)
+                .is_some_and(|codec| codec.is_video() == (section.kind == Some(MediaKind::Video)))
         });
         if !supported {
             return Err(ProtocolError::new(
@@ -139,18 +143,15 @@ m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=inactive\r\na=rtpmap:96 VP8/90000
 
     #[test]
     fn accepts_supported_tracks() {
-        let ok = check_publish_offer(
-            OFFER,
-            &[t("0", Source::Camera), t("1", Source::Microphone)],
-        )
-        .unwrap();
+        let ok = check_publish_offer(OFFER, &[t("0", Source::Camera), t("1", Source::Microphone)])
+            .unwrap();
         assert_eq!(ok.len(), 2);
     }
 
     #[test]
     fn inactive_section_is_not_published() {
-        let ok = check_publish_offer(OFFER, &[t("0", Source::Camera), t("3", Source::Screen)])
-            .unwrap();
+        let ok =
+            check_publish_offer(OFFER, &[t("0", Source::Camera), t("3", Source::Screen)]).unwrap();
         assert_eq!(ok, vec![t("0", Source::Camera)]);
     }
 

@@ -35,8 +35,8 @@ use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
@@ -180,11 +180,7 @@ fn local_candidates(
         }
         .new_candidate_host()
         .map_err(|e| SfuError::Rtc(e.to_string()))?;
-        out.push(
-            RTCIceCandidate::from(&c)
-                .to_json()
-                .map_err(rtc_err)?,
-        );
+        out.push(RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?);
         Ok(())
     };
     add("udp", rtc::ice::tcp_type::TcpType::Unspecified)?;
@@ -209,7 +205,9 @@ pub struct RtcpToSfu {
 
 fn sfu_cares(p: &dyn rtc::rtcp::Packet) -> bool {
     let any = p.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>() || any.is::<TransportLayerNack>()
+    any.is::<PictureLossIndication>()
+        || any.is::<FullIntraRequest>()
+        || any.is::<TransportLayerNack>()
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpToSfu {
@@ -257,7 +255,9 @@ pub fn mid_of_sender(pc: &mut RTCPeerConnection, sender: RTCRtpSenderId) -> Opti
     let ids: Vec<_> = pc.get_transceivers().collect();
     ids.into_iter().find_map(|t| {
         let tr = pc.rtp_transceiver(t)?;
-        (tr.sender() == Some(sender)).then(|| tr.mid().clone()).flatten()
+        (tr.sender() == Some(sender))
+            .then(|| tr.mid().clone())
+            .flatten()
     })
 }
 
@@ -266,6 +266,8 @@ pub fn mid_of_receiver(pc: &mut RTCPeerConnection, receiver: RTCRtpReceiverId) -
     let ids: Vec<_> = pc.get_transceivers().collect();
     ids.into_iter().find_map(|t| {
         let tr = pc.rtp_transceiver(t)?;
-        (tr.receiver() == Some(receiver)).then(|| tr.mid().clone()).flatten()
+        (tr.receiver() == Some(receiver))
+            .then(|| tr.mid().clone())
+            .flatten()
     })
 }

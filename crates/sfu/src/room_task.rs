@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use lectern_proto::{
     Answer, Candidate, ClientMsg, EndReason, ErrorCode, MediaKind, Offer, PcKind, PeerId,
-    ProtocolError, PublishedMid, Role, ServerMsg, ServerOffer, SessionInfo, Source,
-    SubscribedMid, TrackId,
+    ProtocolError, PublishedMid, Role, ServerMsg, ServerOffer, SessionInfo, Source, SubscribedMid,
+    TrackId,
 };
 use lectern_room::{Notice, Room, RoomConfig};
 use rand::distr::{Alphanumeric, SampleString};
@@ -316,7 +316,12 @@ impl RoomTask {
         }
     }
 
-    fn on_signal(&mut self, now: Instant, peer: PeerId, msg: ClientMsg) -> Result<(), ProtocolError> {
+    fn on_signal(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        msg: ClientMsg,
+    ) -> Result<(), ProtocolError> {
         match msg {
             ClientMsg::Join(_) => Err(ProtocolError::new(
                 ErrorCode::AlreadyJoined,
@@ -337,7 +342,12 @@ impl RoomTask {
         }
     }
 
-    fn on_publish_offer(&mut self, now: Instant, peer: PeerId, offer: Offer) -> Result<(), ProtocolError> {
+    fn on_publish_offer(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        offer: Offer,
+    ) -> Result<(), ProtocolError> {
         if offer.pc != PcKind::Publish {
             return Err(ProtocolError::new(
                 ErrorCode::BadSdp,
@@ -380,7 +390,10 @@ impl RoomTask {
             .get_mut(&peer)
             .map(|m| std::mem::replace(&mut m.published, sending.clone()))
             .unwrap_or_default();
-        for gone in before.iter().filter(|b| !sending.iter().any(|s| s.source == b.source)) {
+        for gone in before
+            .iter()
+            .filter(|b| !sending.iter().any(|s| s.source == b.source))
+        {
             self.room.unpublish(peer, gone.source);
         }
         self.send(
@@ -393,7 +406,12 @@ impl RoomTask {
         Ok(())
     }
 
-    fn on_subscribe_answer(&mut self, now: Instant, peer: PeerId, answer: Answer) -> Result<(), ProtocolError> {
+    fn on_subscribe_answer(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        answer: Answer,
+    ) -> Result<(), ProtocolError> {
         let member = self.members.get(&peer).ok_or_else(internal)?;
         if answer.pc != PcKind::Subscribe || !member.negotiating {
             return Err(ProtocolError::new(
@@ -446,7 +464,12 @@ impl RoomTask {
             .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, format!("candidate: {e}")))
     }
 
-    fn new_conn(&mut self, now: Instant, peer: PeerId, direction: Direction) -> Result<ConnId, ProtocolError> {
+    fn new_conn(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        direction: Direction,
+    ) -> Result<ConnId, ProtocolError> {
         let ufrag = Alphanumeric.sample_string(&mut rand::rng(), 16);
         let pwd = Alphanumeric.sample_string(&mut rand::rng(), 32);
         let pc = new_peer_connection(now, direction, &ufrag, &pwd, &self.io.shared.announce)
@@ -589,13 +612,17 @@ impl RoomTask {
     }
 
     fn add_leg(&mut self, now: Instant, viewer: PeerId, track: TrackId) {
-        let Some(p) = self.tracks.get(&track) else { return };
+        let Some(p) = self.tracks.get(&track) else {
+            return;
+        };
         if p.publisher == viewer || self.room.role_of(viewer) == Some(Role::Facilitator) {
             // The facilitator watches nobody yet (the stage comes later); a publisher never
             // receives its own tracks.
             return;
         }
-        let Some(member) = self.members.get(&viewer) else { return };
+        let Some(member) = self.members.get(&viewer) else {
+            return;
+        };
         if member.senders.contains_key(&track) {
             return;
         }
@@ -611,8 +638,12 @@ impl RoomTask {
                 Err(_) => return,
             },
         };
-        let Some(p) = self.tracks.get_mut(&track) else { return };
-        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let Some(p) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
         let ssrc = rand::random::<u32>();
         let kind = match p.source.kind() {
             MediaKind::Audio => RtpCodecKind::Audio,
@@ -661,7 +692,9 @@ impl RoomTask {
     }
 
     fn remove_track(&mut self, now: Instant, track: TrackId) {
-        let Some(p) = self.tracks.remove(&track) else { return };
+        let Some(p) = self.tracks.remove(&track) else {
+            return;
+        };
         for list in self.inbound.values_mut() {
             list.retain(|(_, t)| *t != track);
         }
@@ -682,12 +715,16 @@ impl RoomTask {
         if self.end.is_some() {
             return;
         }
-        let Some(m) = self.members.get_mut(&peer) else { return };
+        let Some(m) = self.members.get_mut(&peer) else {
+            return;
+        };
         if m.negotiating || !m.dirty {
             return;
         }
         let Some(conn_id) = m.subscribe else { return };
-        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
         let offer = match conn.pc.create_offer(None) {
             Ok(o) => o,
             Err(e) => {
@@ -723,8 +760,12 @@ impl RoomTask {
     fn resolve_payload_types(&mut self, peer: PeerId) {
         for p in self.tracks.values_mut() {
             for leg in p.viewers.iter_mut().filter(|l| l.peer == peer) {
-                let Some(conn) = self.conns.get_mut(&leg.conn) else { continue };
-                let Some(mut sender) = conn.pc.rtp_sender(leg.sender) else { continue };
+                let Some(conn) = self.conns.get_mut(&leg.conn) else {
+                    continue;
+                };
+                let Some(mut sender) = conn.pc.rtp_sender(leg.sender) else {
+                    continue;
+                };
                 leg.payload_type = sender
                     .get_parameters()
                     .rtp_parameters
@@ -772,7 +813,9 @@ impl RoomTask {
 
     /// Everything a connection produced after input: writes, events, media.
     fn drain(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         self.io.flush(&mut conn.pc, &mut self.counters);
         let mut events = Vec::new();
         while let Some(e) = conn.pc.poll_event() {
@@ -783,8 +826,12 @@ impl RoomTask {
             self.on_event(id, now, e);
         }
         loop {
-            let Some(conn) = self.conns.get_mut(&id) else { return };
-            let Some(msg) = conn.pc.poll_read() else { break };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            let Some(msg) = conn.pc.poll_read() else {
+                break;
+            };
             match msg.message {
                 RTCMessage::RtpPacket(track, packet) if direction == Direction::Inbound => {
                     self.forward(id, &track, packet, msg.now);
@@ -801,7 +848,9 @@ impl RoomTask {
     fn on_event(&mut self, id: ConnId, now: Instant, e: RTCPeerConnectionEvent) {
         match e {
             RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                let Some(conn) = self.conns.get_mut(&id) else { return };
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return;
+                };
                 tracing::debug!("conn {id} ({:?}) {state}", conn.direction);
                 conn.connected = state == RTCPeerConnectionState::Connected;
             }
@@ -821,9 +870,13 @@ impl RoomTask {
         rtc_track: String,
         ssrc: u32,
     ) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         let peer = conn.peer;
-        let Some(mid) = mid_of_receiver(&mut conn.pc, receiver) else { return };
+        let Some(mid) = mid_of_receiver(&mut conn.pc, receiver) else {
+            return;
+        };
         let Some(codec_params) = conn
             .pc
             .rtp_receiver(receiver)
@@ -895,7 +948,11 @@ impl RoomTask {
                 rtc_codec,
                 upstream: Some(upstream),
                 epoch: 0,
-                cache: PacketCache::new(if codec.is_video() { VIDEO_CACHE } else { AUDIO_CACHE }),
+                cache: PacketCache::new(if codec.is_video() {
+                    VIDEO_CACHE
+                } else {
+                    AUDIO_CACHE
+                }),
                 keyframes: KeyframeLimiter::new(self.io.shared.config.keyframe_interval),
                 viewers: Vec::new(),
             },
@@ -919,7 +976,9 @@ impl RoomTask {
         else {
             return;
         };
-        let Some(p) = self.tracks.get_mut(&track) else { return };
+        let Some(p) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if !p.upstream.as_ref().is_some_and(|u| u.conn == conn) {
             return;
         }
@@ -943,7 +1002,9 @@ impl RoomTask {
             let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
                 continue;
             };
-            let Some(c) = self.conns.get_mut(&leg.conn) else { continue };
+            let Some(c) = self.conns.get_mut(&leg.conn) else {
+                continue;
+            };
             if !c.connected {
                 continue;
             }
@@ -973,7 +1034,9 @@ impl RoomTask {
         if direction != Direction::Outbound {
             return;
         }
-        let Ok(track) = track.parse::<TrackId>() else { return };
+        let Ok(track) = track.parse::<TrackId>() else {
+            return;
+        };
         let mut wants_keyframe = false;
         let mut nacked: Vec<u16> = Vec::new();
         for p in &packets {
@@ -996,13 +1059,23 @@ impl RoomTask {
 
     /// Answers a viewer's NACK from the track's shared cache.
     fn retransmit(&mut self, conn: ConnId, track: TrackId, seqs: &[u16], now: Instant) {
-        let Some(p) = self.tracks.get_mut(&track) else { return };
-        let Some(leg) = p.viewers.iter().find(|l| l.conn == conn) else { return };
+        let Some(p) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        let Some(leg) = p.viewers.iter().find(|l| l.conn == conn) else {
+            return;
+        };
         let Some(pt) = leg.payload_type else { return };
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         for &out_seq in seqs {
-            let Some((epoch, seq)) = leg.leg.upstream_seq(out_seq) else { continue };
-            let Some(cached) = p.cache.get(epoch, seq) else { continue };
+            let Some((epoch, seq)) = leg.leg.upstream_seq(out_seq) else {
+                continue;
+            };
+            let Some(cached) = p.cache.get(epoch, seq) else {
+                continue;
+            };
             let Some((seq, ts)) = leg.leg.rewrite(epoch, seq, cached.header.timestamp) else {
                 continue;
             };
@@ -1022,7 +1095,9 @@ impl RoomTask {
 
     /// Asks a track's publisher for a keyframe, at most once per interval.
     fn request_keyframe(&mut self, track: TrackId, now: Instant) {
-        let Some(p) = self.tracks.get_mut(&track) else { return };
+        let Some(p) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if !p.codec.is_video() {
             return;
         }
@@ -1030,7 +1105,9 @@ impl RoomTask {
         if !p.keyframes.allow(now) {
             return;
         }
-        let Some(c) = self.conns.get_mut(&up.conn) else { return };
+        let Some(c) = self.conns.get_mut(&up.conn) else {
+            return;
+        };
         if let Some(mut receiver) = c.pc.rtp_receiver(up.receiver) {
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
@@ -1047,7 +1124,9 @@ impl RoomTask {
     // Timers
 
     fn schedule(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         let next = conn.pc.poll_timeout();
         if next != conn.deadline {
             conn.deadline = next;
@@ -1063,7 +1142,9 @@ impl RoomTask {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            let Some(conn) = self.conns.get_mut(&id) else {
+                continue;
+            };
             if conn.deadline != Some(t) {
                 continue; // superseded
             }
@@ -1105,8 +1186,10 @@ impl RoomTask {
         let s = &self.io.shared.stats;
         let c = std::mem::take(&mut self.counters);
         s.packets_in.fetch_add(c.packets_in, Ordering::Relaxed);
-        s.packets_forwarded.fetch_add(c.forwarded, Ordering::Relaxed);
-        s.retransmitted.fetch_add(c.retransmitted, Ordering::Relaxed);
+        s.packets_forwarded
+            .fetch_add(c.forwarded, Ordering::Relaxed);
+        s.retransmitted
+            .fetch_add(c.retransmitted, Ordering::Relaxed);
         s.keyframe_requests
             .fetch_add(c.keyframe_requests, Ordering::Relaxed);
         s.send_drops.fetch_add(c.send_drops, Ordering::Relaxed);

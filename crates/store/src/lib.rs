@@ -158,7 +158,8 @@ impl Store {
     pub fn course_count(&self) -> Result<u64> {
         Ok(self
             .conn
-            .query_row("SELECT COUNT(*) FROM course", [], |r| r.get::<_, i64>(0))? as u64)
+            .query_row("SELECT COUNT(*) FROM course", [], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 
     pub fn create_course(&self, title: &str, description: &str) -> Result<Course> {
@@ -257,7 +258,9 @@ mod tests {
         let sid = {
             let s = Store::open(&path).unwrap();
             assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
-            let c = s.create_course("Border security", "Regional course").unwrap();
+            let c = s
+                .create_course("Border security", "Regional course")
+                .unwrap();
             let sess = s.create_session(&c.id, "Day 1").unwrap();
             assert_ne!(sess.facilitator_key, sess.participant_key);
             sess.id
@@ -267,8 +270,14 @@ mod tests {
         let sess = s.session(sid).unwrap().unwrap();
         assert_eq!(sess.course_title, "Border security");
         assert!(!sess.ended);
-        assert_eq!(sess.role_for_key(&sess.facilitator_key), Some(Role::Facilitator));
-        assert_eq!(sess.role_for_key(&sess.participant_key), Some(Role::Participant));
+        assert_eq!(
+            sess.role_for_key(&sess.facilitator_key),
+            Some(Role::Facilitator)
+        );
+        assert_eq!(
+            sess.role_for_key(&sess.participant_key),
+            Some(Role::Participant)
+        );
         assert_eq!(sess.role_for_key("forged"), None);
         assert_eq!(sess.role_for_key(""), None);
         s.end_session(sid, "ended_by_facilitator").unwrap();
@@ -285,5 +294,4 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert_ne!(a, new_key());
     }
-
 }

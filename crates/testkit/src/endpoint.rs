@@ -47,10 +47,7 @@ impl Endpoint {
                 .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
                 .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
         }
-        .with(
-            Slot::from(11_500),
-            lectern_sfu::peer::RtcpToSfu::default(),
-        );
+        .with(Slot::from(11_500), lectern_sfu::peer::RtcpToSfu::default());
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .build();
@@ -73,15 +70,21 @@ impl Endpoint {
         }
         .new_candidate_host()
         .map_err(|e| anyhow!("{e}"))?;
-        pc.add_local_candidate(RTCIceCandidate::from(&c).to_json().map_err(|e| anyhow!("{e}"))?)
-            .map_err(|e| anyhow!("{e}"))?;
+        pc.add_local_candidate(
+            RTCIceCandidate::from(&c)
+                .to_json()
+                .map_err(|e| anyhow!("{e}"))?,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
         Ok(Endpoint { pc, socket, local })
     }
 
     /// Sends what the connection has to send (a full socket buffer drops, as a network would).
     pub fn flush(&mut self) {
         while let Some(out) = self.pc.poll_write() {
-            let _ = self.socket.try_send_to(&out.message, out.transport.peer_addr);
+            let _ = self
+                .socket
+                .try_send_to(&out.message, out.transport.peer_addr);
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
-use lectern_proto::{ClientMsg, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source, TrackId};
+use lectern_proto::{
+    ClientMsg, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source, TrackId,
+};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
@@ -114,7 +116,11 @@ impl Publisher {
 
     /// Everything sent so far.
     pub fn sent(&self) -> Vec<SentPacket> {
-        self.shared.sent.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .sent
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Stops (or resumes) sending media without leaving.
@@ -197,12 +203,14 @@ async fn run(
         .set_local_description(Instant::now(), offer.clone())
         .map_err(|e| anyhow!("{e}"))?;
     let mut tracks = vec![PublishedMid {
-        mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, video.0).ok_or_else(|| anyhow!("no mid"))?,
+        mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, video.0)
+            .ok_or_else(|| anyhow!("no mid"))?,
         source: Source::Camera,
     }];
     if let Some(a) = audio {
         tracks.push(PublishedMid {
-            mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, a.0).ok_or_else(|| anyhow!("no mid"))?,
+            mid: lectern_sfu::peer::mid_of_sender(&mut ep.pc, a.0)
+                .ok_or_else(|| anyhow!("no mid"))?,
             source: Source::Microphone,
         });
     }
@@ -270,7 +278,8 @@ async fn run(
         if connected && !shared.paused.load(Ordering::Relaxed) {
             while now >= next_frame {
                 let key = force_key
-                    || last_key.is_none_or(|k| now.saturating_duration_since(k) >= opts.keyframe_every);
+                    || last_key
+                        .is_none_or(|k| now.saturating_duration_since(k) >= opts.keyframe_every);
                 if key {
                     last_key = Some(now);
                     force_key = false;
@@ -282,13 +291,21 @@ async fn run(
                 );
                 for i in 0..packets {
                     let payload = media::vp8_payload(index, i == 0, key, size / packets);
-                    send_rtp(&mut ep, &mut video_out, ts, i + 1 == packets, payload, &shared, SentPacket {
-                        video: true,
-                        index,
-                        seq: 0,
+                    send_rtp(
+                        &mut ep,
+                        &mut video_out,
                         ts,
-                        keyframe: key && i == 0,
-                    });
+                        i + 1 == packets,
+                        payload,
+                        &shared,
+                        SentPacket {
+                            video: true,
+                            index,
+                            seq: 0,
+                            ts,
+                            keyframe: key && i == 0,
+                        },
+                    );
                     index += 1;
                 }
                 next_frame += frame_interval;
@@ -296,16 +313,25 @@ async fn run(
             if let Some(a) = audio_out.as_mut() {
                 while now >= next_audio {
                     let ts = ts_base_a.wrapping_add(
-                        (next_audio.saturating_duration_since(start).as_micros() * 48 / 1000) as u32,
+                        (next_audio.saturating_duration_since(start).as_micros() * 48 / 1000)
+                            as u32,
                     );
                     let payload = media::opus_payload(index, 80);
-                    send_rtp(&mut ep, a, ts, false, payload, &shared, SentPacket {
-                        video: false,
-                        index,
-                        seq: 0,
+                    send_rtp(
+                        &mut ep,
+                        a,
                         ts,
-                        keyframe: false,
-                    });
+                        false,
+                        payload,
+                        &shared,
+                        SentPacket {
+                            video: false,
+                            index,
+                            seq: 0,
+                            ts,
+                            keyframe: false,
+                        },
+                    );
                     index += 1;
                     next_audio += Duration::from_millis(20);
                 }

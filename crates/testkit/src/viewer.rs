@@ -105,7 +105,11 @@ impl Viewer {
 
     /// Packets received so far (empty unless `keep_packets`).
     pub fn received(&self) -> Vec<ReceivedPacket> {
-        self.shared.packets.lock().map(|p| p.clone()).unwrap_or_default()
+        self.shared
+            .packets
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 
     /// Packets received on a track.
@@ -120,7 +124,11 @@ impl Viewer {
 
     /// Packets received on all tracks.
     pub fn total(&self) -> u64 {
-        self.shared.count.lock().map(|c| c.values().sum()).unwrap_or(0)
+        self.shared
+            .count
+            .lock()
+            .map(|c| c.values().sum())
+            .unwrap_or(0)
     }
 
     /// When the first media packet arrived, on [`media::now_ns`]'s clock.
@@ -129,11 +137,19 @@ impl Viewer {
     }
 
     /// Waits until `track` has delivered at least `n` packets.
-    pub async fn wait_for_packets(&self, track: TrackId, n: u64, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_for_packets(
+        &self,
+        track: TrackId,
+        n: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         while self.count(track) < n {
             if Instant::now() > deadline {
-                bail!("only {} of {n} packets on {track} within {timeout:?}", self.count(track));
+                bail!(
+                    "only {} of {n} packets on {track} within {timeout:?}",
+                    self.count(track)
+                );
             }
             if self.task.is_finished() {
                 bail!("viewer stopped");
@@ -238,7 +254,10 @@ async fn run(
                     let video = ep
                         .pc
                         .rtp_receiver(init.receiver_id)
-                        .map(|r| r.track().kind() == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video)
+                        .map(|r| {
+                            r.track().kind()
+                                == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video
+                        })
                         .unwrap_or(false);
                     tracks.insert(init.track_id.clone(), (track, video));
                     receivers.insert(track, (init.receiver_id, init.ssrc));
@@ -246,8 +265,12 @@ async fn run(
             }
         }
         while let Some(m) = ep.pc.poll_read() {
-            let RTCMessage::RtpPacket(rtc_track, p) = m.message else { continue };
-            let Some(&(track, video)) = tracks.get(&rtc_track) else { continue };
+            let RTCMessage::RtpPacket(rtc_track, p) = m.message else {
+                continue;
+            };
+            let Some(&(track, video)) = tracks.get(&rtc_track) else {
+                continue;
+            };
             let recv_ns = media::instant_ns(m.now);
             if let Ok(mut f) = shared.first_media_ns.lock() {
                 f.get_or_insert(recv_ns);

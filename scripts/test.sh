@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs lectern's whole test suite: formatting, lints, unit, integration and end-to-end tests
+# (headless Rust WebRTC clients and headless Chromium with a fake camera and microphone).
+#
+# Needs: the Rust toolchain, and Debian's `chromium` package. When run as root on a machine
+# with apt, missing packages are installed; otherwise the script stops and names them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v "${LECTERN_CHROMIUM:-/usr/bin/chromium}" >/dev/null 2>&1 || need+=(chromium)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (install them, e.g. 'sudo apt-get install ${need[*]}', and run again)" >&2
+    exit 1
+  fi
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo test"
+cargo test --workspace --locked -- --test-threads="${LECTERN_TEST_THREADS:-1}"

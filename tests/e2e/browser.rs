@@ -1,0 +1,229 @@
+//! The web client in real headless Chromium with a fake camera, microphone and screen: a
+//! facilitator goes live with camera, microphone and a screen share; two participants decode
+//! both videos and receive audio; the facilitator ends the session and the participants show it.
+
+use std::time::Duration;
+
+use lectern_e2e::TestServer;
+use lectern_testkit::browser::{Browser, Page};
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Inbound RTP stats of the participant's subscribe connection, as
+/// `[{kind, framesDecoded, frameWidth, packetsReceived, totalSamplesReceived}]`.
+const INBOUND: &str = r#"(async () => {
+  const pc = window.lecternClient && window.lecternClient.subscribePc;
+  if (!pc) return [];
+  const out = [];
+  (await pc.getStats()).forEach(r => {
+    if (r.type === 'inbound-rtp') out.push({kind: r.kind, mid: r.mid,
+      framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth || 0,
+      packetsReceived: r.packetsReceived || 0,
+      totalSamplesReceived: r.totalSamplesReceived || 0});
+  });
+  return out;
+})()"#;
+
+async fn inbound(b: &mut Browser, p: &Page) -> anyhow::Result<Vec<Value>> {
+    Ok(b.eval(p, INBOUND)
+        .await?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn video_frames(stats: &[Value]) -> Vec<(u64, u64)> {
+    let mut v: Vec<(u64, u64)> = stats
+        .iter()
+        .filter(|s| s["kind"] == "video")
+        .map(|s| {
+            (
+                s["framesDecoded"].as_u64().unwrap_or(0),
+                s["frameWidth"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+async fn state(b: &mut Browser, p: &Page) -> String {
+    b.eval(p, "document.body.dataset.state || ''")
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow::Result<Page> {
+    let p = b.open(url).await?;
+    // The page's module must have loaded (it sets `window.lecternClient`) before the click.
+    b.wait_for(
+        &p,
+        "!!window.lecternClient && !!document.getElementById('join')",
+        LONG,
+    )
+    .await?;
+    b.eval(
+        &p,
+        &format!(
+            "document.getElementById('display-name').value = {name:?}; \
+             document.getElementById('join').click(); true"
+        ),
+    )
+    .await?;
+    Ok(p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = t.session.clone();
+    let mut b = Browser::launch().await?;
+
+    // The facilitator previews, goes live, and shares the screen.
+    let fac = b
+        .open(&format!(
+            "{}/facilitate/{}#k={}",
+            t.http_url(),
+            s.id,
+            s.facilitator_key
+        ))
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
+        LONG,
+    )
+    .await?;
+    b.eval(&fac, "document.getElementById('go-live').click(); true")
+        .await?;
+    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
+        .await?;
+    b.eval(
+        &fac,
+        "document.getElementById('share-screen').click(); true",
+    )
+    .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('screen-preview').videoWidth > 0",
+        LONG,
+    )
+    .await?;
+
+    // Two participants join and decode camera and screen, and receive audio.
+    let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);
+    let p1 = join_participant(&mut b, &watch, "Officer One").await?;
+    let p2 = join_participant(&mut b, &watch, "Officer Two").await?;
+    for p in [&p1, &p2] {
+        b.wait_for(p, "document.body.dataset.state === 'live'", LONG)
+            .await?;
+        b.wait_for(
+            p,
+            "document.getElementById('camera').videoWidth > 0 && document.getElementById('screen').videoWidth > 0",
+            LONG,
+        )
+        .await?;
+    }
+    let first = [inbound(&mut b, &p1).await?, inbound(&mut b, &p2).await?];
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = [inbound(&mut b, &p1).await?, inbound(&mut b, &p2).await?];
+    for i in 0..2 {
+        let a = video_frames(&first[i]);
+        let z = video_frames(&second[i]);
+        assert_eq!(
+            z.len(),
+            2,
+            "participant {i}: two video streams: {:?}",
+            second[i]
+        );
+        for (before, after) in a.iter().zip(&z) {
+            assert!(
+                after.0 > before.0,
+                "participant {i}: frames decoded keep growing {a:?} → {z:?}"
+            );
+            assert!(after.1 > 0, "participant {i}: non-zero frame size");
+        }
+        let audio: Vec<&Value> = second[i].iter().filter(|s| s["kind"] == "audio").collect();
+        assert_eq!(audio.len(), 1, "participant {i}: one audio stream");
+        assert!(
+            audio[0]["packetsReceived"].as_u64().unwrap_or(0) > 50,
+            "participant {i}: audio flows"
+        );
+        assert!(
+            audio[0]["totalSamplesReceived"].as_u64().unwrap_or(0) > 0,
+            "participant {i}: audio decodes"
+        );
+    }
+    let widths = b
+        .eval(&p1, "[document.getElementById('camera').videoWidth, document.getElementById('screen').videoWidth]")
+        .await?;
+    println!("participant sees camera and screen at widths {widths}");
+
+    // Time from join to the first decoded camera frame, over ten joins.
+    let mut joins = Vec::new();
+    for i in 0..10 {
+        let p = b.open(&watch).await?;
+        b.wait_for(
+            &p,
+            "!!window.lecternClient && !!document.getElementById('join')",
+            LONG,
+        )
+        .await?;
+        let ms = b
+            .eval(
+                &p,
+                &format!(
+                    r#"(async () => {{
+                      document.getElementById('display-name').value = 'Join {i}';
+                      const t0 = performance.now();
+                      document.getElementById('join').click();
+                      while (performance.now() - t0 < 20000) {{
+                        const pc = window.lecternClient && window.lecternClient.subscribePc;
+                        if (pc) {{
+                          let decoded = 0;
+                          (await pc.getStats()).forEach(r => {{
+                            if (r.type === 'inbound-rtp' && r.kind === 'video') decoded = Math.max(decoded, r.framesDecoded || 0);
+                          }});
+                          if (decoded > 0) return performance.now() - t0;
+                        }}
+                        await new Promise(r => setTimeout(r, 5));
+                      }}
+                      return -1;
+                    }})()"#
+                ),
+            )
+            .await?
+            .as_f64()
+            .unwrap_or(-1.0);
+        assert!(ms > 0.0, "join {i} decoded no frame within 20 s");
+        joins.push(ms);
+        b.close(&p).await?;
+    }
+    joins.sort_by(f64::total_cmp);
+    let median = (joins[4] + joins[5]) / 2.0;
+    println!("join → first decoded frame: median {median:.0} ms over 10 joins ({joins:.0?})");
+    assert!(median < 3000.0, "median join time {median} ms");
+
+    // The facilitator ends the session; both participants show it.
+    b.eval(&fac, "document.getElementById('end-session').click(); true")
+        .await?;
+    b.wait_for(&fac, "!!document.getElementById('end-session-confirm') && document.getElementById('end-session-confirm').offsetParent !== null", LONG).await?;
+    b.eval(
+        &fac,
+        "document.getElementById('end-session-confirm').click(); true",
+    )
+    .await?;
+    for p in [&p1, &p2] {
+        b.wait_for(p, "document.body.dataset.state === 'ended'", LONG)
+            .await?;
+    }
+    assert_eq!(state(&mut b, &fac).await, "ended");
+    assert!(t.server.session(s.id).expect("session").ended);
+
+    b.quit().await;
+    t.stop().await;
+    Ok(())
+}
