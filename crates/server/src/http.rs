@@ -35,6 +35,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .fallback(get(asset))
         .with_state(state)
 }
@@ -43,6 +44,34 @@ async fn websocket(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> 
     ws.max_message_size(crate::ws::TRANSPORT_LIMIT)
         .max_frame_size(crate::ws::TRANSPORT_LIMIT)
         .on_upgrade(move |socket| crate::ws::serve_socket(state, socket))
+}
+
+/// Counters in the Prometheus text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let s = state.sfu.stats();
+    let rooms = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter(|h| !h.is_closed())
+        .count();
+    let body = format!(
+        "# HELP lectern_rooms Live sessions.\n# TYPE lectern_rooms gauge\nlectern_rooms {rooms}\n\
+         # HELP lectern_rtp_packets_in_total RTP packets received from publishers.\n# TYPE lectern_rtp_packets_in_total counter\nlectern_rtp_packets_in_total {}\n\
+         # HELP lectern_rtp_packets_forwarded_total RTP packets sent to viewers.\n# TYPE lectern_rtp_packets_forwarded_total counter\nlectern_rtp_packets_forwarded_total {}\n\
+         # HELP lectern_rtp_retransmitted_total Packets answered from a retransmission cache.\n# TYPE lectern_rtp_retransmitted_total counter\nlectern_rtp_retransmitted_total {}\n\
+         # HELP lectern_keyframe_requests_total Keyframe requests sent to publishers.\n# TYPE lectern_keyframe_requests_total counter\nlectern_keyframe_requests_total {}\n\
+         # HELP lectern_inbox_drops_total Datagrams dropped because a room was overloaded.\n# TYPE lectern_inbox_drops_total counter\nlectern_inbox_drops_total {}\n\
+         # HELP lectern_send_drops_total Packets dropped because a socket or TCP queue was full.\n# TYPE lectern_send_drops_total counter\nlectern_send_drops_total {}\n",
+        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops
+    );
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
 }
 
 fn page(name: &str) -> Response {

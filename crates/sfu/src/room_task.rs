@@ -853,6 +853,23 @@ impl RoomTask {
                 };
                 tracing::debug!("conn {id} ({:?}) {state}", conn.direction);
                 conn.connected = state == RTCPeerConnectionState::Connected;
+                if conn.connected && conn.direction == Direction::Outbound {
+                    // A viewer is ready: ask now for the keyframe it waits for, rather than at
+                    // the next tick.
+                    let waiting: Vec<TrackId> = self
+                        .tracks
+                        .iter()
+                        .filter(|(_, p)| {
+                            p.viewers
+                                .iter()
+                                .any(|l| l.conn == id && l.leg.wants_keyframe(p.epoch))
+                        })
+                        .map(|(t, _)| *t)
+                        .collect();
+                    for t in waiting {
+                        self.request_keyframe(t, now);
+                    }
+                }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
                 self.on_track_open(id, now, init.receiver_id, init.track_id, init.ssrc);
