@@ -219,7 +219,9 @@ function statusText(state) {
   switch (state) {
     case 'error': return ui.pageError ?? errorText(client.fatalError);
     case 'waiting': return ui.goingLive ? STRINGS.state.goingLive : STRINGS.state.waiting;
-    case 'live': return ui.live ? STRINGS.state.live : STRINGS.state.liveElsewhere;
+    case 'live':
+      if (ui.live) return STRINGS.state.live;
+      return ui.resume || ui.goingLive ? STRINGS.state.resuming : STRINGS.state.liveElsewhere;
     case 'paused':
       if (ui.live || ui.goingLive) return STRINGS.state.resuming;
       return ui.resume && !ui.mediaReady ? STRINGS.state.paused : STRINGS.state.pausedPressGoLive;
@@ -508,7 +510,9 @@ client.addEventListener('joined', () => {
   }
   el.course.textContent = info?.course ?? '';
   el.course.hidden = !info?.course;
-  if (client.sessionState === 'paused' && !ui.live) ui.resume = true;
+  // Back after a reload: the server kept our tracks, paused, for us to resume.
+  const pausedTracks = [...client.tracks.values()].some((t) => t.paused);
+  if ((client.sessionState === 'paused' || pausedTracks) && !ui.live) ui.resume = true;
   render();
 });
 

@@ -167,6 +167,8 @@ function render() {
   el.layout.disabled = over;
   el.mute.disabled = over;
   el.volume.disabled = over;
+  el.fullscreen.disabled = over;
+  if (over && document.fullscreenElement) document.exitFullscreen().catch(() => {});
   if (over) el.enableAudio.hidden = true;
 }
 

@@ -385,7 +385,7 @@ impl Room {
 
     fn set_state(&mut self, state: SessionState) {
         self.info.state = state;
-        let grace_seconds = (state == SessionState::Paused).then(|| self.config.grace.as_secs());
+        let grace_seconds = (state == SessionState::Paused).then_some(self.config.grace.as_secs());
         self.notices.push_back(Notice::Broadcast {
             except: None,
             msg: ServerMsg::SessionState(SessionStateFrame {

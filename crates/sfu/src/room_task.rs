@@ -996,7 +996,7 @@ impl RoomTask {
         let Some(p) = self.tracks.get_mut(&track) else {
             return;
         };
-        if !p.upstream.as_ref().is_some_and(|u| u.conn == conn) {
+        if p.upstream.as_ref().is_none_or(|u| u.conn != conn) {
             return;
         }
         self.counters.packets_in += 1;
