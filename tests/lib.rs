@@ -75,3 +75,41 @@ pub fn init_logging() {
             .try_init();
     }
 }
+
+/// Drops UDP to a loopback port while it lives (iptables, as root), so clients must fall back to
+/// ICE-TCP. Removed again on drop.
+pub struct UdpBlock {
+    port: u16,
+}
+
+impl UdpBlock {
+    pub fn new(port: u16) -> anyhow::Result<UdpBlock> {
+        iptables("-I", port)?;
+        Ok(UdpBlock { port })
+    }
+}
+
+impl Drop for UdpBlock {
+    fn drop(&mut self) {
+        let _ = iptables("-D", self.port);
+    }
+}
+
+fn iptables(op: &str, port: u16) -> anyhow::Result<()> {
+    let port = port.to_string();
+    let status = std::process::Command::new("iptables")
+        .args([
+            op, "INPUT", "-i", "lo", "-p", "udp", "--dport", &port, "-j", "DROP",
+        ])
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "iptables is missing ({e}); install Debian's `iptables` and run as root"
+            )
+        })?;
+    anyhow::ensure!(
+        status.success(),
+        "iptables {op} failed (this test needs root)"
+    );
+    Ok(())
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lectern_e2e::TestServer;
+use lectern_e2e::{TestServer, UdpBlock};
 use lectern_testkit::browser::{Browser, Page};
 use serde_json::Value;
 
@@ -223,6 +223,52 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
     assert_eq!(state(&mut b, &fac).await, "ended");
     assert!(t.server.session(s.id).expect("session").ended);
 
+    b.quit().await;
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_falls_back_to_ice_tcp_when_udp_is_blocked() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = t.session.clone();
+    let _block = UdpBlock::new(t.server.media_addr.port())?;
+    let mut b = Browser::launch().await?;
+    let fac = b
+        .open(&format!(
+            "{}/facilitate/{}#k={}",
+            t.http_url(),
+            s.id,
+            s.facilitator_key
+        ))
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
+        LONG,
+    )
+    .await?;
+    b.eval(&fac, "document.getElementById('go-live').click(); true")
+        .await?;
+    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
+        .await?;
+    let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);
+    let p = join_participant(&mut b, &watch, "Behind a firewall").await?;
+    b.wait_for(&p, "document.getElementById('camera').videoWidth > 0", LONG)
+        .await?;
+    let protocol = b
+        .eval(
+            &p,
+            r#"(async () => {
+              const stats = await window.lecternClient.subscribePc.getStats();
+              let pair = null;
+              stats.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+              if (!pair) stats.forEach(r => { if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r; });
+              return pair ? stats.get(pair.localCandidateId).protocol : 'none';
+            })()"#,
+        )
+        .await?;
+    assert_eq!(protocol, "tcp", "media must flow over ICE-TCP");
     b.quit().await;
     t.stop().await;
     Ok(())
