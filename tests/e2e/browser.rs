@@ -207,6 +207,58 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
     println!("join → first decoded frame: median {median:.0} ms over 10 joins ({joins:.0?})");
     assert!(median < 3000.0, "median join time {median} ms");
 
+    // Stopping the screen share renegotiates; participants lose the screen, keep the camera.
+    b.eval(
+        &fac,
+        "document.getElementById('share-screen').click(); true",
+    )
+    .await?;
+    for p in [&p1, &p2] {
+        b.wait_for(
+            p,
+            "document.getElementById('screen').srcObject === null",
+            LONG,
+        )
+        .await?;
+        b.wait_for(p, "document.getElementById('camera').videoWidth > 0", LONG)
+            .await?;
+    }
+
+    // A page reload of the facilitator pauses the session; the page comes back live on its own
+    // (it remembers it was live) and the participants resume. Each participant page records the
+    // states it shows, so a short pause is not missed between two polls.
+    for p in [&p1, &p2] {
+        b.eval(
+            p,
+            "window.__states = []; new MutationObserver(() => window.__states.push(document.body.dataset.state))\
+             .observe(document.body, {attributes: true, attributeFilter: ['data-state']}); true",
+        )
+        .await?;
+    }
+    b.eval(&fac, "location.reload(); true").await?;
+    b.wait_for(
+        &fac,
+        "!!window.lecternClient && document.body.dataset.state === 'live'",
+        LONG,
+    )
+    .await?;
+    for p in [&p1, &p2] {
+        b.wait_for(
+            p,
+            "window.__states.includes('paused') && document.body.dataset.state === 'live'",
+            LONG,
+        )
+        .await?;
+    }
+    let before = video_frames(&inbound(&mut b, &p1).await?);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = video_frames(&inbound(&mut b, &p1).await?);
+    let total = |v: &[(u64, u64)]| v.iter().map(|f| f.0).sum::<u64>();
+    assert!(
+        total(&after) > total(&before) + 10,
+        "camera frames keep being decoded after the facilitator came back: {before:?} → {after:?}"
+    );
+
     // The facilitator ends the session; both participants show it.
     b.eval(&fac, "document.getElementById('end-session').click(); true")
         .await?;
