@@ -357,3 +357,29 @@ async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> anyhow::R
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_and_vp9_publishers_are_forwarded_unchanged() -> anyhow::Result<()> {
+    use lectern_testkit::media::VideoCodec;
+    let t = TestServer::start().await?;
+    for codec in [VideoCodec::H264, VideoCodec::Vp9] {
+        let s = t.server.create_session("Codecs", &format!("{codec:?}"))?;
+        let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+        let opts = PublisherOptions {
+            video_codec: codec,
+            keyframe_every: Duration::from_secs(30),
+            ..Default::default()
+        };
+        let p = Publisher::start(&t.ws_url(), s.id, &s.facilitator_key, opts).await?;
+        let cam = p.track(Source::Camera).expect("camera");
+        v.wait_for_packets(cam, 60, Duration::from_secs(10)).await?;
+        let video = of_track(&v, cam);
+        assert!(video.iter().all(|r| r.codec == Some(codec)), "{codec:?} negotiated end to end");
+        assert!(video[0].keyframe, "{codec:?}: starts at a keyframe (detected by the server)");
+        assert_consistent(true, &p.sent(), &video, &format!("{codec:?} viewer"));
+        p.stop().await?;
+        v.stop().await?;
+    }
+    t.stop().await;
+    Ok(())
+}

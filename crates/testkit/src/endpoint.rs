@@ -28,12 +28,17 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     /// A client connection on a fresh loopback socket. `sending` selects the interceptors of
     /// a sender (NACK responder, sender reports) or a receiver (NACK generator, receiver
-    /// reports); both deliver keyframe requests and NACKs to the application.
-    pub async fn new(sending: bool) -> anyhow::Result<Endpoint> {
+    /// reports); both deliver keyframe requests and NACKs to the application. `video_only`
+    /// restricts the video codecs to one mime type.
+    pub async fn new(sending: bool, video_only: Option<&str>) -> anyhow::Result<Endpoint> {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
         let local = socket.local_addr()?;
         let mut media = MediaEngine::default();
         for (codec, kind) in lectern_sfu::peer::server_codecs() {
+            let is_video = codec.rtp_codec.mime_type.starts_with("video/");
+            if is_video && video_only.is_some_and(|m| m != codec.rtp_codec.mime_type) {
+                continue;
+            }
             media
                 .register_codec(codec, kind)
                 .map_err(|e| anyhow!("{e}"))?;

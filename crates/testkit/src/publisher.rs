@@ -38,6 +38,8 @@ pub struct PublisherOptions {
     pub keyframe_every: Duration,
     pub max_packet: usize,
     pub audio: bool,
+    /// The only video codec offered.
+    pub video_codec: media::VideoCodec,
 }
 
 impl Default for PublisherOptions {
@@ -48,6 +50,7 @@ impl Default for PublisherOptions {
             keyframe_every: Duration::from_secs(3),
             max_packet: 1100,
             audio: true,
+            video_codec: media::VideoCodec::Vp8,
         }
     }
 }
@@ -149,7 +152,7 @@ async fn run(
     mut stop: watch::Receiver<bool>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
-    let mut ep = Endpoint::new(true).await?;
+    let mut ep = Endpoint::new(true, Some(opts.video_codec.mime())).await?;
     let codecs = lectern_sfu::peer::server_codecs();
     let mut add = |kind: RtpCodecKind, mime: &str| -> anyhow::Result<(RTCRtpSenderId, u32)> {
         let codec = codecs
@@ -192,7 +195,7 @@ async fn run(
             .ok_or_else(|| anyhow!("transceiver without sender"))?;
         Ok((sender, ssrc))
     };
-    let video = add(RtpCodecKind::Video, "video/VP8")?;
+    let video = add(RtpCodecKind::Video, opts.video_codec.mime())?;
     let audio = if opts.audio {
         Some(add(RtpCodecKind::Audio, "audio/opus")?)
     } else {
@@ -290,7 +293,8 @@ async fn run(
                     (next_frame.saturating_duration_since(start).as_micros() * 9 / 100) as u32,
                 );
                 for i in 0..packets {
-                    let payload = media::vp8_payload(index, i == 0, key, size / packets);
+                    let payload =
+                        media::video_payload(opts.video_codec, index, i == 0, key, size / packets);
                     send_rtp(
                         &mut ep,
                         &mut video_out,

@@ -19,7 +19,7 @@ use rtc::sansio::Protocol;
 use tokio::sync::{mpsc, watch};
 
 use crate::endpoint::Endpoint;
-use crate::media;
+use crate::media::{self, VideoCodec};
 use crate::signal::Signal;
 
 /// Settings of a headless viewer.
@@ -44,6 +44,8 @@ impl Default for ViewerOptions {
 pub struct ReceivedPacket {
     pub track: TrackId,
     pub video: bool,
+    /// The video codec, from the negotiated receiver.
+    pub codec: Option<VideoCodec>,
     pub seq: u16,
     pub ts: u32,
     pub index: u64,
@@ -192,11 +194,11 @@ async fn run(
     mut cmd: mpsc::Receiver<Cmd>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let mut ep = Endpoint::new(false).await?;
+    let mut ep = Endpoint::new(false, None).await?;
     let mut buf = vec![0u8; 2048];
     // mid → track, from the server's offers; rtc track id → (track, video), from OnTrack.
     let mut mids: HashMap<String, TrackId> = HashMap::new();
-    let mut tracks: HashMap<String, (TrackId, bool)> = HashMap::new();
+    let mut tracks: HashMap<String, (TrackId, Option<VideoCodec>)> = HashMap::new();
     let mut receivers: HashMap<TrackId, (RTCRtpReceiverId, u32)> = HashMap::new();
     loop {
         let reading = shared.reading.load(Ordering::Relaxed);
@@ -251,14 +253,14 @@ async fn run(
             if let RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) = e {
                 let mid = lectern_sfu::peer::mid_of_receiver(&mut ep.pc, init.receiver_id);
                 if let Some(track) = mid.and_then(|m| mids.get(&m).copied()) {
-                    let video = ep
+                    let mime = ep
                         .pc
                         .rtp_receiver(init.receiver_id)
-                        .map(|r| {
-                            r.track().kind()
-                                == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video
-                        })
-                        .unwrap_or(false);
+                        .and_then(|r| r.track().codec(init.ssrc).map(|c| c.mime_type.clone()))
+                        .unwrap_or_default();
+                    let video = [VideoCodec::Vp8, VideoCodec::Vp9, VideoCodec::H264]
+                        .into_iter()
+                        .find(|c| c.mime().eq_ignore_ascii_case(&mime));
                     tracks.insert(init.track_id.clone(), (track, video));
                     receivers.insert(track, (init.receiver_id, init.ssrc));
                 }
@@ -284,7 +286,8 @@ async fn run(
                 if let Ok(mut all) = shared.packets.lock() {
                     all.push(ReceivedPacket {
                         track,
-                        video,
+                        video: video.is_some(),
+                        codec: video,
                         seq: p.header.sequence_number,
                         ts: p.header.timestamp,
                         index,
