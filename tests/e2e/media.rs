@@ -374,8 +374,14 @@ async fn h264_and_vp9_publishers_are_forwarded_unchanged() -> anyhow::Result<()>
         let cam = p.track(Source::Camera).expect("camera");
         v.wait_for_packets(cam, 60, Duration::from_secs(10)).await?;
         let video = of_track(&v, cam);
-        assert!(video.iter().all(|r| r.codec == Some(codec)), "{codec:?} negotiated end to end");
-        assert!(video[0].keyframe, "{codec:?}: starts at a keyframe (detected by the server)");
+        assert!(
+            video.iter().all(|r| r.codec == Some(codec)),
+            "{codec:?} negotiated end to end"
+        );
+        assert!(
+            video[0].keyframe,
+            "{codec:?}: starts at a keyframe (detected by the server)"
+        );
         assert_consistent(true, &p.sent(), &video, &format!("{codec:?} viewer"));
         p.stop().await?;
         v.stop().await?;
