@@ -24,7 +24,6 @@ const STRINGS = {
   },
   controls: {
     enableAudio: 'Turn on sound',
-    layoutInitial: 'Layout: side by side',
     layout: 'Layout: {name}',
     layouts: { 'side-by-side': 'side by side', 'screen-large': 'screen large', 'camera-large': 'camera large' },
     mute: 'Mute',
@@ -270,6 +269,10 @@ async function enableAudio() {
 
 function cycleLayout() {
   ui.layout = LAYOUTS[(LAYOUTS.indexOf(ui.layout) + 1) % LAYOUTS.length];
+  renderLayout();
+}
+
+function renderLayout() {
   el.stage.dataset.layout = ui.layout;
   el.layout.textContent = format(STRINGS.controls.layout, { name: STRINGS.controls.layouts[ui.layout] });
 }
@@ -282,6 +285,13 @@ function toggleMute() {
 function setVolume() {
   el.audio.volume = Math.min(1, Math.max(0, Number(el.volume.value) / 100));
   el.volume.setAttribute('aria-valuetext', `${el.volume.value}%`);
+}
+
+/** iOS fixes media volume at 100 %: offer only the mute button there. */
+function volumeSettable() {
+  const probe = document.createElement('audio');
+  probe.volume = 0.5;
+  return probe.volume === 0.5;
 }
 
 function fullscreenSupported() {
@@ -394,7 +404,9 @@ window.addEventListener('pageshow', (event) => {
 function start() {
   applyStrings(document, STRINGS);
   document.title = STRINGS.pageTitleDefault;
+  renderLayout();
   el.fullscreen.hidden = !fullscreenSupported();
+  el.volume.parentElement?.toggleAttribute('hidden', !volumeSettable());
   try {
     el.name.value = localStorage.getItem(NAME_KEY) ?? '';
   } catch { /* private mode */ }

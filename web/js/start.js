@@ -26,7 +26,7 @@ const STRINGS = {
     submit: 'Open session',
     missing: 'Enter both the session id and the key.',
   },
-  footer: 'Your key stays in the link after the “#”: it is never sent to the server’s logs. Keep facilitator links to yourself.',
+  footer: 'The key is the part of a link after “#”. Browsers do not send it with page requests, so it stays out of server logs. Keep facilitator links to yourself.',
 };
 
 const linkForm = /** @type {HTMLFormElement} */ (byId('open-link'));
