@@ -121,19 +121,27 @@ mod tests {
         assert_eq!(i, 42);
         assert!(k);
         assert!(t <= now_ns());
-        let (_, _, k) = read_payload(Some(VideoCodec::Vp8), &vp8_payload(1, true, false, 100)).unwrap();
+        let (_, _, k) =
+            read_payload(Some(VideoCodec::Vp8), &vp8_payload(1, true, false, 100)).unwrap();
         assert!(!k);
-        let (_, _, k) = read_payload(Some(VideoCodec::Vp8), &vp8_payload(1, false, true, 100)).unwrap();
+        let (_, _, k) =
+            read_payload(Some(VideoCodec::Vp8), &vp8_payload(1, false, true, 100)).unwrap();
         assert!(!k, "a continuation packet is not a keyframe start");
         assert_eq!(read_payload(None, &opus_payload(7, 80)).unwrap().0, 7);
         assert!(read_payload(None, &[1, 2]).is_none());
         for codec in [VideoCodec::Vp9, VideoCodec::H264] {
             let k = video_payload(codec, 3, true, true, 100);
-            assert!(read_payload(Some(codec), &k).unwrap().2, "{codec:?} keyframe");
+            assert!(
+                read_payload(Some(codec), &k).unwrap().2,
+                "{codec:?} keyframe"
+            );
             let d = video_payload(codec, 3, true, false, 100);
             assert!(!read_payload(Some(codec), &d).unwrap().2, "{codec:?} delta");
             let c = video_payload(codec, 3, false, true, 100);
-            assert!(!read_payload(Some(codec), &c).unwrap().2, "{codec:?} continuation");
+            assert!(
+                !read_payload(Some(codec), &c).unwrap().2,
+                "{codec:?} continuation"
+            );
         }
     }
 }
