@@ -53,6 +53,7 @@ fn join(session: SessionId, key: &str, version: u32) -> ClientMsg {
         session,
         key: key.into(),
         name: None,
+        role: None,
     })
 }
 
@@ -102,6 +103,17 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     expect_fatal(&mut c, ErrorCode::UnknownSession, 4404).await?;
     let mut c = Signal::connect(&ws).await?;
     c.send(&join(s.id, "forged-key", PROTOCOL_VERSION)).await?;
+    expect_fatal(&mut c, ErrorCode::BadKey, 4401).await?;
+    // A facilitator link opened where a participant is expected cannot take over.
+    let mut c = Signal::connect(&ws).await?;
+    c.send(&ClientMsg::Join(Join {
+        version: PROTOCOL_VERSION,
+        session: s.id,
+        key: s.facilitator_key.clone(),
+        name: None,
+        role: Some(lectern_proto::Role::Participant),
+    }))
+    .await?;
     expect_fatal(&mut c, ErrorCode::BadKey, 4401).await?;
     let mut c = Signal::connect(&ws).await?;
     c.send(&join(s.id, &s.participant_key, 2)).await?;

@@ -224,6 +224,17 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
             .await?;
     }
 
+    // Sharing again (the browser reuses the stopped transceiver) brings the screen back.
+    b.eval(
+        &fac,
+        "document.getElementById('share-screen').click(); true",
+    )
+    .await?;
+    for p in [&p1, &p2] {
+        b.wait_for(p, "document.getElementById('screen').videoWidth > 0", LONG)
+            .await?;
+    }
+
     // A page reload of the facilitator pauses the session; the page comes back live on its own
     // (it remembers it was live) and the participants resume. Each participant page records the
     // states it shows, so a short pause is not missed between two polls.

@@ -149,7 +149,7 @@ const el = {
 // ----- state -------------------------------------------------------------------------------------
 
 const link = readPageLink(location);
-const client = new LecternClient({ session: link.session, key: link.key });
+const client = new LecternClient({ session: link.session, key: link.key, role: 'facilitator' });
 window.lecternClient = client;
 
 /** Local tracks: what the preview shows and what is (or will be) broadcast. */

@@ -119,7 +119,7 @@ const el = {
 // ----- state -------------------------------------------------------------------------------------
 
 const link = readPageLink(location);
-const client = new LecternClient({ session: link.session, key: link.key });
+const client = new LecternClient({ session: link.session, key: link.key, role: 'participant' });
 window.lecternClient = client;
 
 const ui = {

@@ -48,6 +48,7 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} session                 session id
  * @property {string} key                     facilitator or participant key
  * @property {string} [name]                  display name (≤ 80 characters)
+ * @property {'facilitator' | 'participant'} [role]  the role the key must grant (refused otherwise)
  * @property {string} [url]                   WebSocket URL; defaults to `/ws` on the page's host
  * @property {RTCConfiguration} [rtcConfiguration]
  * @property {typeof WebSocket} [WebSocket]   for tests
@@ -104,6 +105,8 @@ export class LecternClient extends EventTarget {
     super();
     /** @readonly */ this.session = options.session;
     /** @readonly */ this.key = options.key;
+    /** @readonly the role the key must grant; the server refuses a key of another role */
+    this.expectedRole = options.role ?? null;
     /** Display name sent with `join`; may be changed before `connect()`. */
     this.name = options.name ?? '';
     /** @readonly */ this.url = options.url ?? defaultSocketUrl();
@@ -274,6 +277,7 @@ export class LecternClient extends EventTarget {
       if (ws !== this.#ws) return;
       /** @type {Record<string, unknown>} */
       const join = { type: 'join', version: PROTOCOL_VERSION, session: this.session, key: this.key };
+      if (this.expectedRole) join.role = this.expectedRole;
       const name = [...String(this.name ?? '').trim()].slice(0, MAX_NAME_CHARS).join('');
       if (name) join.name = name;
       this.#send(join);

@@ -107,6 +107,10 @@ pub struct Join {
     pub key: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// The role the client expects the key to grant; a key of another role is refused, so a
+    /// facilitator link opened on a participant page cannot take over the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -166,6 +166,10 @@ impl Room {
                 // The same facilitator from a new tab or after a reload whose old socket is still
                 // half-open: the newest connection wins.
                 self.leave(old);
+                // Its tracks are paused until the new connection publishes them again.
+                if self.info.state == SessionState::Live {
+                    self.set_state(SessionState::Paused);
+                }
                 self.notices.push_back(Notice::Disconnect {
                     peer: old,
                     error: ProtocolError::new(

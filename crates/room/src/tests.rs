@@ -178,8 +178,15 @@ fn second_facilitator_connection_replaces_first() {
     assert!(n.iter().any(|n| matches!(n,
         Notice::Disconnect { peer, error } if *peer == f1 && error.code == ErrorCode::Replaced)));
     assert!(n.contains(&Notice::TrackPaused { track: cam }));
+    assert_eq!(states(&n), vec![SessionState::Paused]);
+    assert_eq!(
+        r.poll_timeout(),
+        None,
+        "the facilitator is present: no grace timer"
+    );
     assert_eq!(r.role_of(f1), None);
     assert_eq!(r.publish(f2, Source::Camera).unwrap(), cam);
+    assert_eq!(r.state(), SessionState::Live);
 }
 
 #[test]

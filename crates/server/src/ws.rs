@@ -166,6 +166,12 @@ async fn admit(
     let role = session.role_for_key(&join.key).ok_or_else(|| {
         ProtocolError::new(ErrorCode::BadKey, "this link is not valid for the session")
     })?;
+    if join.role.is_some_and(|expected| expected != role) {
+        return Err(ProtocolError::new(
+            ErrorCode::BadKey,
+            format!("this link is not a {} link", role_name(join.role)),
+        ));
+    }
     if session.ended {
         return Err(ProtocolError::new(
             ErrorCode::SessionOver,
@@ -220,5 +226,12 @@ pub(crate) async fn reply_error(sink: &mut Sink, e: ProtocolError) -> bool {
             true
         }
         None => false,
+    }
+}
+
+fn role_name(role: Option<lectern_proto::Role>) -> &'static str {
+    match role {
+        Some(lectern_proto::Role::Facilitator) => "facilitator",
+        _ => "participant",
     }
 }

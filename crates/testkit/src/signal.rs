@@ -36,6 +36,7 @@ impl Signal {
             session,
             key: key.to_string(),
             name: Some(name.to_string()),
+            role: None,
         }))
         .await?;
         loop {
