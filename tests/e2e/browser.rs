@@ -157,6 +157,27 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
             "participant {i}: audio decodes"
         );
     }
+    // RTCP reports flow both ways: the server's sender reports reach participants, its receiver
+    // reports reach the facilitator.
+    let reports = r#"(async (pcName, type) => {
+      const pc = window.lecternClient[pcName];
+      let n = 0;
+      (await pc.getStats()).forEach(r => { if (r.type === type) n++; });
+      return n;
+    })"#;
+    b.wait_for(
+        &p1,
+        &format!("{reports}('subscribePc', 'remote-outbound-rtp').then(n => n >= 2)"),
+        LONG,
+    )
+    .await?;
+    b.wait_for(
+        &fac,
+        &format!("{reports}('publishPc', 'remote-inbound-rtp').then(n => n >= 2)"),
+        LONG,
+    )
+    .await?;
+
     let widths = b
         .eval(&p1, "[document.getElementById('camera').videoWidth, document.getElementById('screen').videoWidth]")
         .await?;

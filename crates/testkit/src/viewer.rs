@@ -28,6 +28,9 @@ pub struct ViewerOptions {
     pub name: String,
     /// Keep every packet (tests) or only count them (load generation).
     pub keep_packets: bool,
+    /// Drop every n-th incoming video RTP datagram before decryption, as a lossy link would
+    /// (0: none). Audio is spared: it is not retransmitted.
+    pub drop_video_every: u32,
 }
 
 impl Default for ViewerOptions {
@@ -35,8 +38,18 @@ impl Default for ViewerOptions {
         Self {
             name: "Headless participant".into(),
             keep_packets: true,
+            drop_video_every: 0,
         }
     }
+}
+
+/// Whether a datagram is (S)RTP video: RTP version 2, not an RTCP packet type, and a payload
+/// type other than the server's Opus (111).
+fn is_video_rtp(d: &[u8]) -> bool {
+    d.len() > 12
+        && (128..192).contains(&d[0])
+        && !(64..96).contains(&(d[1] & 0x7f))
+        && d[1] & 0x7f != 111
 }
 
 /// An RTP packet as a viewer received it.
@@ -200,6 +213,7 @@ async fn run(
     let mut mids: HashMap<String, TrackId> = HashMap::new();
     let mut tracks: HashMap<String, (TrackId, Option<VideoCodec>)> = HashMap::new();
     let mut receivers: HashMap<TrackId, (RTCRtpReceiverId, u32)> = HashMap::new();
+    let mut video_datagrams = 0u32;
     loop {
         let reading = shared.reading.load(Ordering::Relaxed);
         let wake = ep.sleep_for(Duration::from_millis(20));
@@ -208,6 +222,12 @@ async fn run(
             r = ep.socket.recv_from(&mut buf), if reading => {
                 let (n, from) = r?;
                 let data = buf[..n].to_vec();
+                if opts.drop_video_every > 0 && is_video_rtp(&data) {
+                    video_datagrams += 1;
+                    if video_datagrams % opts.drop_video_every == 0 {
+                        continue;
+                    }
+                }
                 ep.handle_datagram(&data, from, Instant::now());
             }
             m = signal.next_msg() => match m {

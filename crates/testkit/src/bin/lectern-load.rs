@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
                 ViewerOptions {
                     name: format!("viewer {i}"),
                     keep_packets: true,
+                    ..Default::default()
                 },
             )
             .await?,
