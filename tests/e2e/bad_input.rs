@@ -47,6 +47,18 @@ async fn expect_fatal(s: &mut Signal, code: ErrorCode, close: u16) -> anyhow::Re
     Ok(())
 }
 
+/// A publish offer of `sdp` that says mid `mid` carries the camera.
+fn camera_offer(sdp: &str, mid: &str) -> ClientMsg {
+    ClientMsg::Offer(Offer {
+        pc: PcKind::Publish,
+        sdp: sdp.into(),
+        tracks: vec![PublishedMid {
+            mid: mid.into(),
+            source: Source::Camera,
+        }],
+    })
+}
+
 fn join(session: SessionId, key: &str, version: u32) -> ClientMsg {
     ClientMsg::Join(Join {
         version,
@@ -131,15 +143,7 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     p.send(&join(s.id, &s.participant_key, PROTOCOL_VERSION))
         .await?;
     assert_eq!(next_error(&mut p).await?, ErrorCode::AlreadyJoined);
-    p.send(&ClientMsg::Offer(Offer {
-        pc: PcKind::Publish,
-        sdp: AV1_ONLY_OFFER.into(),
-        tracks: vec![PublishedMid {
-            mid: "0".into(),
-            source: Source::Camera,
-        }],
-    }))
-    .await?;
+    p.send(&camera_offer(AV1_ONLY_OFFER, "0")).await?;
     assert_eq!(next_error(&mut p).await?, ErrorCode::Forbidden);
     p.send(&ClientMsg::EndSession).await?;
     assert_eq!(next_error(&mut p).await?, ErrorCode::Forbidden);
@@ -155,15 +159,7 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     // replaces the running publisher's signalling, so use a second session for it.)
     let other = t.server.create_session("Another course", "Side session")?;
     let (mut f, _) = Signal::join(&ws, other.id, &other.facilitator_key, "Facilitator").await?;
-    f.send(&ClientMsg::Offer(Offer {
-        pc: PcKind::Publish,
-        sdp: AV1_ONLY_OFFER.into(),
-        tracks: vec![PublishedMid {
-            mid: "0".into(),
-            source: Source::Camera,
-        }],
-    }))
-    .await?;
+    f.send(&camera_offer(AV1_ONLY_OFFER, "0")).await?;
     assert_eq!(next_error(&mut f).await?, ErrorCode::UnsupportedCodec);
     f.send(&ClientMsg::Offer(Offer {
         pc: PcKind::Publish,
@@ -172,15 +168,7 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     }))
     .await?;
     assert_eq!(next_error(&mut f).await?, ErrorCode::BadSdp);
-    f.send(&ClientMsg::Offer(Offer {
-        pc: PcKind::Publish,
-        sdp: AV1_ONLY_OFFER.into(),
-        tracks: vec![PublishedMid {
-            mid: "7".into(),
-            source: Source::Camera,
-        }],
-    }))
-    .await?;
+    f.send(&camera_offer(AV1_ONLY_OFFER, "7")).await?;
     assert_eq!(next_error(&mut f).await?, ErrorCode::BadTrack);
     still_open(&mut f).await?;
 

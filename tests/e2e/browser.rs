@@ -76,21 +76,16 @@ async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow::Res
     Ok(p)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
-    let t = TestServer::start().await?;
-    let s = t.session.clone();
-    let mut b = Browser::launch().await?;
-
-    // The facilitator previews, goes live, and shares the screen.
-    let fac = b
-        .open(&format!(
-            "{}/facilitate/{}#k={}",
-            t.http_url(),
-            s.id,
-            s.facilitator_key
-        ))
-        .await?;
+/// Opens the facilitator page, waits for the camera preview, and goes live.
+async fn go_live(b: &mut Browser, t: &TestServer) -> anyhow::Result<Page> {
+    let s = &t.session;
+    let url = format!(
+        "{}/facilitate/{}#k={}",
+        t.http_url(),
+        s.id,
+        s.facilitator_key
+    );
+    let fac = b.open(&url).await?;
     b.wait_for(
         &fac,
         "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
@@ -101,6 +96,17 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
         .await?;
     b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
         .await?;
+    Ok(fac)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = t.session.clone();
+    let mut b = Browser::launch().await?;
+
+    // The facilitator previews, goes live, and shares the screen.
+    let fac = go_live(&mut b, &t).await?;
     b.eval(
         &fac,
         "document.getElementById('share-screen').click(); true",
@@ -318,24 +324,7 @@ async fn media_falls_back_to_ice_tcp_when_udp_is_blocked() -> anyhow::Result<()>
     let s = t.session.clone();
     let _block = UdpBlock::new(t.server.media_addr.port())?;
     let mut b = Browser::launch().await?;
-    let fac = b
-        .open(&format!(
-            "{}/facilitate/{}#k={}",
-            t.http_url(),
-            s.id,
-            s.facilitator_key
-        ))
-        .await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
-        LONG,
-    )
-    .await?;
-    b.eval(&fac, "document.getElementById('go-live').click(); true")
-        .await?;
-    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
-        .await?;
+    let _facilitator = go_live(&mut b, &t).await?;
     let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);
     let p = join_participant(&mut b, &watch, "Behind a firewall").await?;
     b.wait_for(&p, "document.getElementById('camera').videoWidth > 0", LONG)

@@ -195,6 +195,28 @@ struct ViewerLeg {
     leg: Leg,
 }
 
+impl ViewerLeg {
+    /// Writes `packet` to this viewer with its own SSRC, payload type, sequence number and
+    /// timestamp. Cloning shares the payload; only the header is per viewer.
+    fn send(
+        &self,
+        pc: &mut RTCPeerConnection,
+        packet: &rtp::Packet,
+        payload_type: u8,
+        seq: u16,
+        ts: u32,
+        now: Instant,
+    ) -> bool {
+        let mut out = packet.clone();
+        out.header.ssrc = self.ssrc;
+        out.header.payload_type = payload_type;
+        out.header.sequence_number = seq;
+        out.header.timestamp = ts;
+        pc.rtp_sender(self.sender)
+            .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok())
+    }
+}
+
 struct RoomTask {
     session: lectern_proto::SessionId,
     room: Room,
@@ -1025,16 +1047,8 @@ impl RoomTask {
             if !c.connected {
                 continue;
             }
-            // Cloning shares the payload; only the header is written per viewer.
-            let mut out = packet.clone();
-            out.header.ssrc = leg.ssrc;
-            out.header.payload_type = pt;
-            out.header.sequence_number = seq;
-            out.header.timestamp = ts;
-            if let Some(mut sender) = c.pc.rtp_sender(leg.sender) {
-                if sender.write_rtp(now, out).is_ok() {
-                    self.counters.forwarded += 1;
-                }
+            if leg.send(&mut c.pc, &packet, pt, seq, ts, now) {
+                self.counters.forwarded += 1;
             }
             self.io.flush(&mut c.pc, &mut self.counters);
         }
@@ -1096,15 +1110,8 @@ impl RoomTask {
             let Some((seq, ts)) = leg.leg.rewrite(epoch, seq, cached.header.timestamp) else {
                 continue;
             };
-            let mut out = cached.clone();
-            out.header.ssrc = leg.ssrc;
-            out.header.payload_type = pt;
-            out.header.sequence_number = seq;
-            out.header.timestamp = ts;
-            if let Some(mut sender) = c.pc.rtp_sender(leg.sender) {
-                if sender.write_rtp(now, out).is_ok() {
-                    self.counters.retransmitted += 1;
-                }
+            if leg.send(&mut c.pc, cached, pt, seq, ts, now) {
+                self.counters.retransmitted += 1;
             }
         }
         self.io.flush(&mut c.pc, &mut self.counters);
