@@ -2,14 +2,15 @@
 # Runs lectern's whole test suite: formatting, lints, unit, integration and end-to-end tests
 # (headless Rust WebRTC clients and headless Chromium with a fake camera and microphone).
 #
-# Needs: the Rust toolchain, Debian's `chromium` and `iptables` packages, and root (one test
-# blocks UDP on loopback). When run as root on a machine
+# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr` and `iptables` packages, and root
+# (one test blocks UDP on loopback). When run as root on a machine
 # with apt, missing packages are installed; otherwise the script stops and names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v "${LECTERN_CHROMIUM:-/usr/bin/chromium}" >/dev/null 2>&1 || need+=(chromium)
+[ -x "${LECTERN_FIREFOX:-/usr/bin/firefox-esr}" ] || need+=(firefox-esr)
 # The ICE-TCP test blocks UDP on loopback with iptables (and so runs as root).
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 

@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod browser;
+mod firefox;
 mod media;
 mod tls;

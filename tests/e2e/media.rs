@@ -428,3 +428,33 @@ async fn lost_video_is_retransmitted_from_the_shared_cache() -> anyhow::Result<(
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_ends_when_the_facilitator_stays_away_past_the_grace_time() -> anyhow::Result<()>
+{
+    let t = TestServer::start_with(|a| a.grace_seconds = 1).await?;
+    let s = &t.session;
+    let v = Viewer::join(&t.ws_url(), s.id, &s.participant_key, quiet()).await?;
+    let p = Publisher::start(
+        &t.ws_url(),
+        s.id,
+        &s.facilitator_key,
+        PublisherOptions::default(),
+    )
+    .await?;
+    let cam = p.track(Source::Camera).expect("camera");
+    v.wait_for_packets(cam, 20, Duration::from_secs(10)).await?;
+    p.stop().await?;
+    wait_until(Duration::from_secs(5), || {
+        v.session_state() == Some(SessionState::Paused)
+    })
+    .await?;
+    wait_until(Duration::from_secs(5), || {
+        v.ended() == Some(EndReason::FacilitatorGone)
+    })
+    .await?;
+    assert!(t.server.session(s.id).expect("session").ended);
+    v.stop().await?;
+    t.stop().await;
+    Ok(())
+}

@@ -62,6 +62,10 @@ pub(crate) async fn udp_reader(shared: Arc<Shared>) {
         };
         let data = &buf[..n];
         let Some(route) = table.route(from, data, |u| shared.route(u)) else {
+            tracing::trace!(
+                "dropped {n} bytes from unknown {from} (STUN user {:?})",
+                demux::stun_username(data)
+            );
             continue;
         };
         let m = MediaIn {

@@ -12,6 +12,7 @@
 
 pub mod browser;
 mod endpoint;
+pub mod firefox;
 pub mod media;
 mod publisher;
 mod signal;
