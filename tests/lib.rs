@@ -113,3 +113,23 @@ fn iptables(op: &str, port: u16) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+impl TestServer {
+    /// A headless participant in the demo session.
+    pub async fn viewer(
+        &self,
+        opts: lectern_testkit::ViewerOptions,
+    ) -> anyhow::Result<lectern_testkit::Viewer> {
+        let s = &self.session;
+        lectern_testkit::Viewer::join(&self.ws_url(), s.id, &s.participant_key, opts).await
+    }
+
+    /// A headless facilitator publishing in the demo session.
+    pub async fn publisher(
+        &self,
+        opts: lectern_testkit::PublisherOptions,
+    ) -> anyhow::Result<lectern_testkit::Publisher> {
+        let s = &self.session;
+        lectern_testkit::Publisher::start(&self.ws_url(), s.id, &s.facilitator_key, opts).await
+    }
+}

@@ -7,7 +7,7 @@ use lectern_proto::{
     Answer, ClientMsg, ErrorCode, Join, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source,
     PROTOCOL_VERSION,
 };
-use lectern_testkit::{Publisher, PublisherOptions, Signal, Viewer, ViewerOptions};
+use lectern_testkit::{PublisherOptions, Signal, ViewerOptions};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -83,9 +83,8 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
     let ws = t.ws_url();
 
     // A live session that must not notice any of what follows.
-    let viewer = Viewer::join(&ws, s.id, &s.participant_key, ViewerOptions::default()).await?;
-    let publisher =
-        Publisher::start(&ws, s.id, &s.facilitator_key, PublisherOptions::default()).await?;
+    let viewer = t.viewer(ViewerOptions::default()).await?;
+    let publisher = t.publisher(PublisherOptions::default()).await?;
     let cam = publisher.track(Source::Camera).expect("camera");
     viewer
         .wait_for_packets(cam, 30, Duration::from_secs(10))

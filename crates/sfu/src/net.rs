@@ -71,6 +71,7 @@ pub(crate) async fn udp_reader(shared: Arc<Shared>) {
         let m = MediaIn {
             conn: route.conn,
             from,
+            over_tcp: false,
             tcp: None,
             // The one copy of the payload on ingress.
             data: BytesMut::from(data),
@@ -137,6 +138,7 @@ async fn tcp_connection(shared: Arc<Shared>, stream: TcpStream, from: SocketAddr
             let m = MediaIn {
                 conn: r.conn,
                 from,
+                over_tcp: true,
                 // STUN checks carry the writer, so the room learns it even if one is dropped.
                 tcp: demux::is_stun(&packet).then(|| tx.clone()),
                 data: BytesMut::from(&packet[..]),

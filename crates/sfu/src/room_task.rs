@@ -64,7 +64,9 @@ const AUDIO_CACHE: usize = 128;
 pub(crate) struct MediaIn {
     pub conn: ConnId,
     pub from: SocketAddr,
-    /// The writer of the ICE-TCP connection this came over, if any.
+    /// Whether this came over ICE-TCP rather than UDP.
+    pub over_tcp: bool,
+    /// The writer of the ICE-TCP connection this came over (sent with STUN checks).
     pub tcp: Option<mpsc::Sender<Bytes>>,
     pub data: BytesMut,
     pub at: Instant,
@@ -95,6 +97,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         inbound: HashMap::new(),
         timers: BinaryHeap::new(),
         counters: Counters::default(),
+        evict: Vec::new(),
         end: None,
     };
     tokio::spawn(task.run(control_rx, media_rx));
@@ -231,6 +234,8 @@ struct RoomTask {
     inbound: HashMap<ConnId, Vec<(String, TrackId)>>,
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     counters: Counters,
+    /// Peers to remove once the current notices are out (they stopped reading).
+    evict: Vec<PeerId>,
     end: Option<EndReason>,
 }
 
@@ -566,6 +571,15 @@ impl RoomTask {
     // Notices of the control plane
 
     fn apply_notices(&mut self, now: Instant) {
+        loop {
+            self.apply_room_notices(now);
+            let Some(peer) = self.evict.pop() else { break };
+            // Dropping the member's queue ends its signalling connection.
+            self.remove_member(now, peer);
+        }
+    }
+
+    fn apply_room_notices(&mut self, now: Instant) {
         while let Some(n) = self.room.poll_notice() {
             match n {
                 Notice::Send { to, msg } => self.send(to, msg),
@@ -611,14 +625,11 @@ impl RoomTask {
         let Some(m) = self.members.get(&to) else {
             return;
         };
-        if m.out.try_send(Outbound::Frame(msg)).is_err() {
-            // A client that does not read its signalling frames cannot follow the session;
-            // it is dropped rather than letting its queue grow.
+        if m.out.try_send(Outbound::Frame(msg)).is_err() && !self.evict.contains(&to) {
+            // A client that does not read its signalling frames cannot follow the session; it
+            // is removed (which closes its socket) rather than letting its queue grow.
             tracing::warn!("peer {to} does not read its signalling; disconnecting");
-            let _ = m.out.try_send(Outbound::Close {
-                code: 1008,
-                reason: "too slow".into(),
-            });
+            self.evict.push(to);
         }
     }
 
@@ -813,7 +824,7 @@ impl RoomTask {
         let Some(conn) = self.conns.get_mut(&m.conn) else {
             return;
         };
-        let protocol = if self.io.tcp.contains_key(&m.from) {
+        let protocol = if m.over_tcp {
             TransportProtocol::TCP
         } else {
             TransportProtocol::UDP
@@ -1038,15 +1049,13 @@ impl RoomTask {
         p.cache.insert(p.epoch, &packet);
         for leg in &mut p.viewers {
             let Some(pt) = leg.payload_type else { continue };
+            // A leg must not start (bind to a keyframe) before its viewer can receive.
+            let Some(c) = self.conns.get_mut(&leg.conn).filter(|c| c.connected) else {
+                continue;
+            };
             let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
                 continue;
             };
-            let Some(c) = self.conns.get_mut(&leg.conn) else {
-                continue;
-            };
-            if !c.connected {
-                continue;
-            }
             if leg.send(&mut c.pc, &packet, pt, seq, ts, now) {
                 self.counters.forwarded += 1;
             }
