@@ -139,6 +139,44 @@ mod tests {
     }
 
     #[test]
+    fn random_frames_never_panic() {
+        // A tiny deterministic generator: frames stitched from JSON fragments.
+        let pieces = [
+            "{",
+            "}",
+            "\"type\":",
+            "\"join\"",
+            "\"offer\"",
+            ",",
+            "\"version\":1",
+            "[",
+            "]",
+            "null",
+            "\"pc\":\"publish\"",
+            "\"sdp\":\"v=0\"",
+            "\"tracks\":[",
+            "1e999",
+            "\"\\u0000\"",
+            "\"session\":\"x\"",
+            ":",
+            "\"candidate\":{",
+            "-1",
+            "true",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            let mut frame = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 12) {
+                frame.push_str(pieces[((x >> (k * 5)) % pieces.len() as u64) as usize]);
+            }
+            let _ = parse_client_frame(&frame);
+        }
+    }
+
+    #[test]
     fn server_frames_serialize_with_type_tag() {
         let e = ServerMsg::Error(ErrorFrame::from(ProtocolError::new(
             ErrorCode::Forbidden,
