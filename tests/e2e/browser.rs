@@ -234,6 +234,34 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
     println!("join → first decoded frame: median {median:.0} ms over 10 joins ({joins:.0?})");
     assert!(median < 3000.0, "median join time {median} ms");
 
+    // Muting the microphone is a toggle that disables the sent track; the layout switch cycles.
+    b.eval(&fac, "document.getElementById('mute-mic').click(); true")
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('mute-mic').getAttribute('aria-pressed') === 'true' && \
+         window.lecternClient.publishPc.getSenders().some(s => s.track && s.track.kind === 'audio' && !s.track.enabled)",
+        LONG,
+    )
+    .await?;
+    b.eval(&fac, "document.getElementById('mute-mic').click(); true")
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('mute-mic').getAttribute('aria-pressed') === 'false'",
+        LONG,
+    )
+    .await?;
+    let layout = "document.getElementById('stage').dataset.layout";
+    let before = b.eval(&p1, layout).await?;
+    b.eval(
+        &p1,
+        "document.getElementById('layout-toggle').click(); true",
+    )
+    .await?;
+    let after = b.eval(&p1, layout).await?;
+    assert_ne!(before, after, "the layout switch changes the layout");
+
     // Stopping the screen share renegotiates; participants lose the screen, keep the camera.
     b.eval(
         &fac,

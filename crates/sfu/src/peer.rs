@@ -271,3 +271,54 @@ pub fn mid_of_receiver(pc: &mut RTCPeerConnection, receiver: RTCRtpReceiverId) -
             .flatten()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The announced address (a public IP behind 1:1 NAT) is what the SDP offers, for UDP and
+    /// for ICE-TCP, and the server is ICE-lite with the credentials it chose.
+    #[test]
+    fn candidates_announce_the_public_address() {
+        let announce = Announce {
+            addr: "203.0.113.7:7880".parse().unwrap(),
+            tcp: true,
+        };
+        let mut pc = new_peer_connection(
+            Instant::now(),
+            Direction::Outbound,
+            "srvufrag0123456",
+            "0123456789abcdef0123456789abcdef",
+            &announce,
+        )
+        .unwrap();
+        let track = rtc::media_stream::MediaStreamTrack::new(
+            "s".into(),
+            "t".into(),
+            "l".into(),
+            RtpCodecKind::Video,
+            vec![rtc::rtp_transceiver::rtp_sender::RTCRtpEncodingParameters {
+                rtp_coding_parameters: rtc::rtp_transceiver::rtp_sender::RTCRtpCodingParameters {
+                    ssrc: Some(1234),
+                    ..Default::default()
+                },
+                codec: server_codecs()[0].0.rtp_codec.clone(),
+                active: true,
+                ..Default::default()
+            }],
+        );
+        pc.add_track(track).unwrap();
+        let sdp = pc.create_offer(None).unwrap().sdp;
+        assert!(sdp.contains("a=ice-lite"), "{sdp}");
+        assert!(sdp.contains("a=ice-ufrag:srvufrag0123456"), "{sdp}");
+        assert!(
+            sdp.contains(" udp 2130706431 203.0.113.7 7880 typ host"),
+            "{sdp}"
+        );
+        assert!(
+            sdp.contains(" tcp ") && sdp.contains("203.0.113.7 7880 typ host tcptype passive"),
+            "{sdp}"
+        );
+        assert!(!sdp.contains("127.0.0.1"), "{sdp}");
+    }
+}
