@@ -250,6 +250,14 @@ impl RoomTask {
         let mut sleep: Pin<Box<tokio::time::Sleep>> = Box::pin(sleep);
         let mut armed = next_tick;
         while self.end.is_none() {
+            // Timers run on every turn, not only when the queues are empty, so a busy room still
+            // retransmits DTLS, sends reports and asks for keyframes on time.
+            let now = Instant::now();
+            self.on_timers(now);
+            if now >= next_tick {
+                self.on_tick(now);
+                next_tick = now + TICK;
+            }
             let deadline = self.next_deadline(next_tick);
             if deadline != armed {
                 sleep.as_mut().reset(deadline.into());
@@ -273,14 +281,7 @@ impl RoomTask {
                         }
                     }
                 }
-                _ = sleep.as_mut() => {
-                    let now = Instant::now();
-                    self.on_timers(now);
-                    if now >= next_tick {
-                        self.on_tick(now);
-                        next_tick = now + TICK;
-                    }
-                }
+                _ = sleep.as_mut() => {}
             }
         }
         self.close_all();
