@@ -34,6 +34,56 @@ pub struct Browser {
     logs: Vec<String>,
 }
 
+/// What both browser drivers offer, so they share [`wait_until_true`].
+pub(crate) trait Scripted {
+    type Page;
+    /// Evaluates JavaScript in a page and returns its value.
+    async fn eval_in(&mut self, page: &Self::Page, expression: &str) -> anyhow::Result<Value>;
+    /// The browser's recent console output.
+    fn log_lines(&self) -> &[String];
+    /// The browser's name, for messages.
+    fn name(&self) -> &'static str;
+}
+
+/// Evaluates `expression` every 100 ms until it returns `true`; on timeout the error carries the
+/// last value and the browser's recent console output.
+pub(crate) async fn wait_until_true<B: Scripted>(
+    b: &mut B,
+    page: &B::Page,
+    expression: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Value::Null;
+    while tokio::time::Instant::now() < deadline {
+        match b.eval_in(page, expression).await {
+            Ok(Value::Bool(true)) => return Ok(()),
+            Ok(v) => last = v,
+            Err(e) => last = json!(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = b.log_lines();
+    let recent = lines[lines.len().saturating_sub(15)..].join("\n  ");
+    bail!(
+        "`{expression}` not true within {timeout:?} in {} (last: {last})\npage log:\n  {recent}",
+        b.name()
+    )
+}
+
+impl Scripted for Browser {
+    type Page = Page;
+    async fn eval_in(&mut self, page: &Page, expression: &str) -> anyhow::Result<Value> {
+        self.eval(page, expression).await
+    }
+    fn log_lines(&self) -> &[String] {
+        &self.logs
+    }
+    fn name(&self) -> &'static str {
+        "Chromium"
+    }
+}
+
 /// A page (tab) of the browser.
 #[derive(Clone, Debug)]
 pub struct Page {
@@ -230,26 +280,7 @@ impl Browser {
         expression: &str,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = Value::Null;
-        while tokio::time::Instant::now() < deadline {
-            match self.eval(page, expression).await {
-                Ok(Value::Bool(true)) => return Ok(()),
-                Ok(v) => last = v,
-                Err(e) => last = json!(e.to_string()),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let recent = self
-            .logs
-            .iter()
-            .rev()
-            .take(15)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n  ");
-        bail!("`{expression}` not true within {timeout:?} (last: {last})\npage log:\n  {recent}")
+        wait_until_true(self, page, expression, timeout).await
     }
 
     /// A PNG screenshot of the page.

@@ -18,6 +18,8 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::browser::{wait_until_true, Scripted};
+
 /// The Firefox binary: `$LECTERN_FIREFOX`, or Debian's `/usr/bin/firefox-esr`.
 pub fn firefox_path() -> PathBuf {
     std::env::var_os("LECTERN_FIREFOX")
@@ -201,28 +203,7 @@ impl Firefox {
         expression: &str,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut last = Value::Null;
-        while tokio::time::Instant::now() < deadline {
-            match self.eval(tab, expression).await {
-                Ok(Value::Bool(true)) => return Ok(()),
-                Ok(v) => last = v,
-                Err(e) => last = json!(e.to_string()),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let recent = self
-            .logs
-            .iter()
-            .rev()
-            .take(15)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>();
-        bail!(
-            "`{expression}` not true within {timeout:?} in Firefox (last: {last})\npage log:\n  {}",
-            recent.join("\n  ")
-        )
+        wait_until_true(self, tab, expression, timeout).await
     }
 
     /// Console output and errors seen so far (all tabs).
@@ -236,5 +217,18 @@ impl Firefox {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Scripted for Firefox {
+    type Page = Tab;
+    async fn eval_in(&mut self, tab: &Tab, expression: &str) -> anyhow::Result<Value> {
+        self.eval(tab, expression).await
+    }
+    fn log_lines(&self) -> &[String] {
+        &self.logs
+    }
+    fn name(&self) -> &'static str {
+        "Firefox"
     }
 }
