@@ -424,3 +424,31 @@ async fn the_session_ends_when_the_facilitator_stays_away_past_the_grace_time() 
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_shutdown_interrupts_sessions_without_ending_them() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = t.session.clone();
+    let (mut participant, _) =
+        lectern_testkit::Signal::join(&t.ws_url(), s.id, &s.participant_key, "Ana").await?;
+    let db = t.dir.join("lectern.db");
+    t.server.shutdown().await;
+    // No `session_ended`: a close with 1001, so clients reconnect when the server is back.
+    loop {
+        match participant.recv_or_close(Duration::from_secs(5)).await? {
+            Ok(lectern_proto::ServerMsg::SessionEnded(e)) => panic!("session ended: {e:?}"),
+            Ok(_) => continue,
+            Err(code) => {
+                assert_eq!(code, Some(1001));
+                break;
+            }
+        }
+    }
+    let store = lectern_store::Store::open(&db)?;
+    assert!(
+        !store.session(s.id)?.expect("session").ended,
+        "the session stays open"
+    );
+    let _ = std::fs::remove_dir_all(&t.dir);
+    Ok(())
+}

@@ -60,7 +60,6 @@ const STRINGS = {
     endReasons: {
       ended_by_facilitator: 'The facilitator ended the session. Thank you for joining. You can close this page.',
       facilitator_gone: 'The facilitator did not come back in time. You can close this page.',
-      server_shutdown: 'The server was shut down. You can close this page.',
     },
     error: { title: 'Cannot join this session' },
   },

@@ -67,7 +67,6 @@ pub enum SessionState {
 pub enum EndReason {
     EndedByFacilitator,
     FacilitatorGone,
-    ServerShutdown,
 }
 
 /// `RTCIceCandidateInit` as browsers serialize it.

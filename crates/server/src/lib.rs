@@ -226,18 +226,17 @@ async fn follow_rooms(
 ) {
     while let Some(e) = events.recv().await {
         match e {
-            SfuEvent::RoomClosed { session, reason } => {
+            SfuEvent::RoomClosed { session, ended } => {
                 state
                     .rooms
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .retain(|id, h| *id != session || !h.is_closed());
                 // A shutdown interrupts a session; it does not end it.
-                if reason != EndReason::ServerShutdown {
+                if let Some(reason) = ended {
                     let tag = match reason {
                         EndReason::EndedByFacilitator => "ended_by_facilitator",
                         EndReason::FacilitatorGone => "facilitator_gone",
-                        EndReason::ServerShutdown => "server_shutdown",
                     };
                     if let Err(e) = state.store().end_session(session, tag) {
                         tracing::error!("recording the end of session {session}: {e}");

@@ -151,10 +151,11 @@ pub enum Outbound {
 /// Events of the media plane for the server.
 #[derive(Debug)]
 pub enum SfuEvent {
-    /// A room task finished; the session ended for `reason`.
+    /// A room task finished: the session ended (for this reason), or, with `None`, the server
+    /// is shutting down and the session is only interrupted.
     RoomClosed {
         session: SessionId,
-        reason: EndReason,
+        ended: Option<EndReason>,
     },
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         timers: BinaryHeap::new(),
         counters: Counters::default(),
         evict: Vec::new(),
-        end: None,
+        stop: None,
     };
     tokio::spawn(task.run(control_rx, media_rx));
     control_tx
@@ -236,7 +236,16 @@ struct RoomTask {
     counters: Counters,
     /// Peers to remove once the current notices are out (they stopped reading).
     evict: Vec<PeerId>,
-    end: Option<EndReason>,
+    stop: Option<Stop>,
+}
+
+/// Why a room task stops.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// The session is over; everyone was told.
+    Ended(EndReason),
+    /// The server shuts down; the session is interrupted, not ended, and clients reconnect.
+    Shutdown,
 }
 
 impl RoomTask {
@@ -249,7 +258,7 @@ impl RoomTask {
         let sleep = tokio::time::sleep_until(next_tick.into());
         let mut sleep: Pin<Box<tokio::time::Sleep>> = Box::pin(sleep);
         let mut armed = next_tick;
-        while self.end.is_none() {
+        while self.stop.is_none() {
             // Timers run on every turn, not only when the queues are empty, so a busy room still
             // retransmits DTLS, sends reports and asks for keyframes on time.
             let now = Instant::now();
@@ -267,7 +276,7 @@ impl RoomTask {
                 biased;
                 c = control.recv() => match c {
                     Some(c) => self.on_control(Instant::now(), c),
-                    None => self.shutdown(EndReason::ServerShutdown),
+                    None => self.stop = Some(Stop::Shutdown),
                 },
                 m = media.recv() => {
                     if let Some(m) = m {
@@ -340,7 +349,7 @@ impl RoomTask {
                 self.remove_member(now, peer);
                 self.apply_notices(now);
             }
-            Control::Shutdown => self.shutdown(EndReason::ServerShutdown),
+            Control::Shutdown => self.stop = Some(Stop::Shutdown),
         }
     }
 
@@ -617,7 +626,7 @@ impl RoomTask {
                     }
                     self.remove_member(now, peer);
                 }
-                Notice::Ended { reason } => self.end = Some(reason),
+                Notice::Ended { reason } => self.stop = Some(Stop::Ended(reason)),
             }
         }
     }
@@ -746,7 +755,7 @@ impl RoomTask {
 
     /// Sends a subscribe offer if one is needed and none is outstanding.
     fn negotiate(&mut self, now: Instant, peer: PeerId) {
-        if self.end.is_some() {
+        if self.stop.is_some() {
             return;
         }
         let Some(m) = self.members.get_mut(&peer) else {
@@ -1232,17 +1241,15 @@ impl RoomTask {
     // ------------------------------------------------------------------------------------------
     // Ending
 
-    fn shutdown(&mut self, reason: EndReason) {
-        self.room.end(reason);
-        self.apply_notices(Instant::now());
-        self.end.get_or_insert(reason);
-    }
-
     fn close_all(&mut self) {
+        let (code, reason) = match self.stop {
+            Some(Stop::Shutdown) => (1001, "server shutting down"),
+            _ => (1000, "session ended"),
+        };
         for m in self.members.values() {
             let _ = m.out.try_send(Outbound::Close {
-                code: 1000,
-                reason: "session ended".into(),
+                code,
+                reason: reason.into(),
             });
         }
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -1250,12 +1257,14 @@ impl RoomTask {
             self.close_conn(id);
         }
         self.publish_counters();
-        if let Some(reason) = self.end {
-            let _ = self.io.shared.events.send(SfuEvent::RoomClosed {
-                session: self.session,
-                reason,
-            });
-        }
+        let ended = match self.stop {
+            Some(Stop::Ended(reason)) => Some(reason),
+            _ => None,
+        };
+        let _ = self.io.shared.events.send(SfuEvent::RoomClosed {
+            session: self.session,
+            ended,
+        });
     }
 }
 
