@@ -170,32 +170,37 @@ async fn a_viewer_that_stops_reading_does_not_hold_back_the_others() -> anyhow::
     stalled
         .wait_for_packets(cam, 20, Duration::from_secs(10))
         .await?;
+    // A baseline second with everyone reading, then three seconds with one viewer stalled.
+    let baseline_start = lectern_testkit::media::now_ns();
+    tokio::time::sleep(Duration::from_secs(1)).await;
     stalled.set_reading(false);
     let stall_start = lectern_testkit::media::now_ns();
     tokio::time::sleep(Duration::from_secs(3)).await;
     p.set_paused(true);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = p.sent();
+    let p99 = |video: &[ReceivedPacket], from: u64, to: u64| {
+        let mut l: Vec<u64> = video
+            .iter()
+            .filter(|r| r.sent_ns >= from && r.sent_ns < to)
+            .map(|r| r.recv_ns.saturating_sub(r.sent_ns))
+            .collect();
+        l.sort_unstable();
+        (l.len(), l.get(l.len() * 99 / 100).copied().unwrap_or(0))
+    };
     for (i, v) in others.iter().enumerate() {
         let video = of_track(v, cam);
         assert_consistent(true, &sent, &video, &format!("viewer {i}"));
-        let during: Vec<u64> = video
-            .iter()
-            .filter(|r| r.sent_ns >= stall_start)
-            .map(|r| r.recv_ns.saturating_sub(r.sent_ns))
-            .collect();
+        let (_, before) = p99(&video, baseline_start, stall_start);
+        let (n, during) = p99(&video, stall_start, u64::MAX);
+        assert!(n > 100, "viewer {i} got {n} packets during the stall");
+        // Not delayed: during the stall the others' p99 latency stays within 50 ms, or within
+        // three times their own baseline when the machine is busy.
         assert!(
-            during.len() > 100,
-            "viewer {i} got {} packets during the stall",
-            during.len()
-        );
-        let mut sorted = during.clone();
-        sorted.sort_unstable();
-        let p99 = sorted[sorted.len() * 99 / 100];
-        assert!(
-            p99 < 50_000_000,
-            "viewer {i}: p99 latency {} ms during the stall",
-            p99 / 1_000_000
+            during < 50_000_000u64.max(3 * before),
+            "viewer {i}: p99 latency {} ms during the stall, {} ms before",
+            during / 1_000_000,
+            before / 1_000_000
         );
     }
     p.stop().await?;

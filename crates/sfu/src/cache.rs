@@ -55,6 +55,21 @@ impl PacketCache {
     }
 }
 
+impl PacketCache {
+    /// The packets of `epoch` from `first` to `last` (inclusive, in sequence order), if every
+    /// one of them is still held. A late joiner can start from a recent keyframe this way: a
+    /// complete run from a keyframe decodes cleanly, a run with a hole would not.
+    pub fn run(&self, epoch: u32, first: u16, last: u16) -> Option<Vec<&rtp::Packet>> {
+        let len = last.wrapping_sub(first) as usize + 1;
+        if len > self.slots.len() {
+            return None;
+        }
+        (0..len)
+            .map(|i| self.get(epoch, first.wrapping_add(i as u16)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +107,20 @@ mod tests {
         }
         assert_eq!(c.get(3, 65_535).unwrap().header.sequence_number, 65_535);
         assert_eq!(c.get(3, 1).unwrap().payload, Bytes::from_static(b"y"));
+    }
+
+    #[test]
+    fn complete_runs_only() {
+        let mut c = PacketCache::new(16);
+        for seq in [65_534u16, 65_535, 0, 1, 3] {
+            c.insert(0, &packet(seq, b"z"));
+        }
+        let run = c.run(0, 65_534, 1).expect("complete across the wrap");
+        let seqs: Vec<u16> = run.iter().map(|p| p.header.sequence_number).collect();
+        assert_eq!(seqs, vec![65_534, 65_535, 0, 1]);
+        assert!(c.run(0, 1, 3).is_none(), "2 is missing");
+        assert!(c.run(1, 65_534, 1).is_none(), "other epoch");
+        assert!(c.run(0, 0, 40).is_none(), "longer than the cache");
     }
 
     #[test]

@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 
 use crate::cache::PacketCache;
 use crate::codec::Codec;
-use crate::forward::{Decision, Incoming, KeyframeLimiter, Leg};
+use crate::forward::{seq_newer, Decision, Incoming, KeyframeLimiter, Leg};
 use crate::offer::check_publish_offer;
 use crate::peer::{mid_of_receiver, mid_of_sender, new_peer_connection, Direction};
 use crate::{Control, Outbound, Route, SfuEvent, Shared};
@@ -185,7 +185,18 @@ struct Publication {
     epoch: u32,
     cache: PacketCache,
     keyframes: KeyframeLimiter,
+    /// Where the newest keyframe starts, so a late joiner can start from it.
+    last_keyframe: Option<CachedKeyframe>,
+    /// The newest sequence number of the current epoch.
+    latest_seq: Option<u16>,
     viewers: Vec<ViewerLeg>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CachedKeyframe {
+    epoch: u32,
+    seq: u16,
+    at: Instant,
 }
 
 struct ViewerLeg {
@@ -910,7 +921,9 @@ impl RoomTask {
                         .map(|(t, _)| *t)
                         .collect();
                     for t in waiting {
-                        self.request_keyframe(t, now);
+                        if self.start_from_cache(t, now) {
+                            self.request_keyframe(t, now);
+                        }
                     }
                 }
             }
@@ -980,6 +993,7 @@ impl RoomTask {
                     p.upstream = Some(upstream);
                     p.publisher = peer;
                     p.epoch += 1;
+                    p.latest_seq = None;
                 }
             }
             None => self.insert_publication(track, source, peer, codec, codec_params, upstream),
@@ -1014,6 +1028,8 @@ impl RoomTask {
                     AUDIO_CACHE
                 }),
                 keyframes: KeyframeLimiter::new(self.io.shared.config.keyframe_interval),
+                last_keyframe: None,
+                latest_seq: None,
                 viewers: Vec::new(),
             },
         );
@@ -1057,6 +1073,16 @@ impl RoomTask {
             arrival: now,
         };
         p.cache.insert(p.epoch, &packet);
+        if incoming.keyframe_start && p.codec.is_video() {
+            p.last_keyframe = Some(CachedKeyframe {
+                epoch: p.epoch,
+                seq: incoming.seq,
+                at: now,
+            });
+        }
+        if p.latest_seq.is_none_or(|l| seq_newer(incoming.seq, l)) {
+            p.latest_seq = Some(incoming.seq);
+        }
         for leg in &mut p.viewers {
             let Some(pt) = leg.payload_type else { continue };
             // A leg must not start (bind to a keyframe) before its viewer can receive.
@@ -1134,6 +1160,54 @@ impl RoomTask {
             }
         }
         self.io.flush(&mut c.pc, &mut self.counters);
+    }
+
+    /// Starts the ready legs of `track` that wait for a keyframe from the newest one in the
+    /// cache, when it is recent (younger than the keyframe request interval) and every packet
+    /// since is still held: the viewer gets the keyframe and everything after it in one burst,
+    /// so it decodes cleanly at once instead of waiting for a new keyframe. Returns whether a
+    /// ready leg still waits, i.e. whether the publisher must be asked for a keyframe.
+    fn start_from_cache(&mut self, track: TrackId, now: Instant) -> bool {
+        let fresh_for = self.io.shared.config.keyframe_interval;
+        let Some(p) = self.tracks.get_mut(&track) else {
+            return false;
+        };
+        let (epoch, codec) = (p.epoch, p.codec);
+        let run = match (p.last_keyframe, p.latest_seq) {
+            (Some(k), Some(latest))
+                if k.epoch == epoch && now.saturating_duration_since(k.at) <= fresh_for =>
+            {
+                p.cache.run(epoch, k.seq, latest)
+            }
+            _ => None,
+        };
+        let mut still_waiting = false;
+        for leg in &mut p.viewers {
+            let Some(pt) = leg.payload_type else { continue };
+            if !leg.leg.wants_keyframe(epoch) {
+                continue;
+            }
+            let Some(c) = self.conns.get_mut(&leg.conn).filter(|c| c.connected) else {
+                continue;
+            };
+            for packet in run.iter().flatten() {
+                let incoming = Incoming {
+                    epoch,
+                    seq: packet.header.sequence_number,
+                    ts: packet.header.timestamp,
+                    keyframe_start: codec.is_keyframe_start(&packet.payload),
+                    arrival: now,
+                };
+                if let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) {
+                    if leg.send(&mut c.pc, packet, pt, seq, ts, now) {
+                        self.counters.forwarded += 1;
+                    }
+                }
+            }
+            self.io.flush(&mut c.pc, &mut self.counters);
+            still_waiting |= leg.leg.wants_keyframe(epoch);
+        }
+        still_waiting
     }
 
     /// Asks a track's publisher for a keyframe, at most once per interval.
@@ -1220,7 +1294,9 @@ impl RoomTask {
             .map(|(id, _)| *id)
             .collect();
         for t in waiting {
-            self.request_keyframe(t, now);
+            if self.start_from_cache(t, now) {
+                self.request_keyframe(t, now);
+            }
         }
         self.publish_counters();
     }
