@@ -457,3 +457,47 @@ async fn a_server_shutdown_interrupts_sessions_without_ending_them() -> anyhow::
     let _ = std::fs::remove_dir_all(&t.dir);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_joining_soon_after_a_keyframe_starts_from_the_cache() -> anyhow::Result<()> {
+    let t = TestServer::start_with(|a| a.keyframe_interval_ms = 3000).await?;
+    let opts = PublisherOptions {
+        keyframe_every: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let p = t.publisher(opts).await?;
+    let cam = p.track(Source::Camera).expect("camera");
+    // Let the publisher's first keyframe grow old, so the first viewer needs a new one.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let a = t.viewer(quiet()).await?;
+    a.wait_for_packets(cam, 20, Duration::from_secs(10)).await?;
+    let a_first = of_track(&a, cam)
+        .into_iter()
+        .min_by_key(|r| r.index)
+        .expect("video");
+    assert!(a_first.keyframe);
+    let requests = p.keyframe_requests();
+    let sent_before_b = p.sent().last().map(|s| s.index).unwrap_or(0);
+
+    let b = t.viewer(quiet()).await?;
+    b.wait_for_packets(cam, 20, Duration::from_secs(10)).await?;
+    let b_video = of_track(&b, cam);
+    let b_first = b_video.iter().min_by_key(|r| r.index).expect("video");
+    assert!(b_first.keyframe, "the second viewer starts at a keyframe");
+    assert_eq!(
+        b_first.index, a_first.index,
+        "the same keyframe, replayed from the cache"
+    );
+    assert!(b_first.index < sent_before_b);
+    assert_eq!(
+        p.keyframe_requests(),
+        requests,
+        "no new keyframe was needed"
+    );
+    assert_consistent(true, &p.sent(), &b_video, "second viewer");
+    p.stop().await?;
+    a.stop().await?;
+    b.stop().await?;
+    t.stop().await;
+    Ok(())
+}

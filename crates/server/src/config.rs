@@ -70,6 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LECTERN_GRACE_SECONDS", default_value_t = 120)]
     pub grace_seconds: u64,
 
+    /// Minimum spacing of keyframe requests to one published track, in milliseconds; a viewer
+    /// joining within this time of the last keyframe starts from it (out of the cache).
+    #[arg(long, env = "LECTERN_KEYFRAME_INTERVAL_MS", default_value_t = 500)]
+    pub keyframe_interval_ms: u64,
+
     /// Do not create the demo course on first start.
     #[arg(long, env = "LECTERN_NO_DEMO")]
     pub no_demo: bool,
@@ -108,6 +113,7 @@ impl ServeArgs {
             tls_key: None,
             public_url: None,
             grace_seconds: 120,
+            keyframe_interval_ms: 500,
             no_demo: false,
         }
     }

@@ -94,7 +94,7 @@ impl Server {
             public_ip: args.public_ip,
             ice_tcp: !args.no_ice_tcp,
             grace: Duration::from_secs(args.grace_seconds),
-            ..SfuConfig::default()
+            keyframe_interval: Duration::from_millis(args.keyframe_interval_ms.max(1)),
         })
         .await
         .with_context(|| format!("binding the media port {}", args.media))?;
