@@ -339,7 +339,14 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
             .await?;
     }
     assert_eq!(state(&mut b, &fac).await, "ended");
-    assert!(t.server.session(s.id).expect("session").ended);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !t.server.session(s.id).is_some_and(|s| s.ended) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catalogue records the end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     b.quit().await;
     t.stop().await;

@@ -113,7 +113,13 @@ async fn pages_load_and_follow_the_session_in_firefox() -> anyhow::Result<()> {
     let errors: Vec<&String> = ff
         .logs()
         .iter()
-        .filter(|l| l.contains("error") && !l.contains("ICE failed"))
+        // Expected noise: media cannot flow over loopback (see above), and the preview tab's
+        // connection is replaced by the Chromium facilitator's.
+        .filter(|l| {
+            l.contains("error")
+                && !l.contains("ICE failed")
+                && !l.contains("was interrupted while the page was loading")
+        })
         .collect();
     assert!(errors.is_empty(), "script errors in Firefox: {errors:?}");
 

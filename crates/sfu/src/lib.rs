@@ -22,7 +22,7 @@ pub mod cache;
 pub mod codec;
 pub mod demux;
 pub mod forward;
-mod net;
+pub mod net;
 pub mod offer;
 pub mod peer;
 mod room_task;
@@ -223,7 +223,7 @@ impl Sfu {
     pub async fn bind(
         config: SfuConfig,
     ) -> Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>), SfuError> {
-        let udp = Arc::new(UdpSocket::bind(config.bind).await?);
+        let udp = Arc::new(net::udp_socket(config.bind)?);
         let local = udp.local_addr()?;
         let tcp = if config.ice_tcp {
             Some(tokio::net::TcpListener::bind(local).await?)

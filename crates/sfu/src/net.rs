@@ -22,6 +22,26 @@ const MAX_DATAGRAM: usize = 2048;
 /// Queued outbound packets per ICE-TCP connection before sends are dropped.
 pub(crate) const TCP_QUEUE: usize = 512;
 
+/// Socket buffer size asked for the media socket. A keyframe fanned out to hundreds of viewers
+/// is a burst of megabytes; the default buffers (~200 KiB on Linux) would drop most of it. The
+/// kernel caps the request at `net.core.wmem_max`/`rmem_max` (see docs/operations.md).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// A non-blocking UDP socket bound to `addr` with large send and receive buffers (best effort).
+pub fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_send_buffer_size(SOCKET_BUFFER) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+    if let Err(e) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 /// The first non-loopback IPv4 address of this host, or loopback.
 pub(crate) fn default_ip() -> IpAddr {
     if_addrs::get_if_addrs()

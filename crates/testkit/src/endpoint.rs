@@ -31,7 +31,7 @@ impl Endpoint {
     /// reports); both deliver keyframe requests and NACKs to the application. `video_only`
     /// restricts the video codecs to one mime type.
     pub async fn new(sending: bool, video_only: Option<&str>) -> anyhow::Result<Endpoint> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let socket = lectern_sfu::net::udp_socket(([127, 0, 0, 1], 0).into())?;
         let local = socket.local_addr()?;
         let mut media = MediaEngine::default();
         for (codec, kind) in lectern_sfu::peer::server_codecs() {
