@@ -211,6 +211,30 @@ impl Shared {
     }
 }
 
+/// Binds the UDP socket and, for ICE-TCP, a TCP listener on the same port number. With port 0
+/// the OS picks a UDP port whose TCP twin may be taken (by any outgoing connection); then another
+/// port is tried.
+async fn bind_media_port(
+    config: &SfuConfig,
+) -> Result<(UdpSocket, Option<tokio::net::TcpListener>), SfuError> {
+    let attempts = if config.bind.port() == 0 { 20 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let udp = net::udp_socket(config.bind)?;
+        if !config.ice_tcp {
+            return Ok((udp, None));
+        }
+        match tokio::net::TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, Some(tcp))),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_error = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse))
+        .into())
+}
+
 /// The media plane: sockets plus the rooms running on them.
 #[derive(Clone, Debug)]
 pub struct Sfu {
@@ -223,13 +247,9 @@ impl Sfu {
     pub async fn bind(
         config: SfuConfig,
     ) -> Result<(Sfu, mpsc::UnboundedReceiver<SfuEvent>), SfuError> {
-        let udp = Arc::new(net::udp_socket(config.bind)?);
+        let (udp, tcp) = bind_media_port(&config).await?;
+        let udp = Arc::new(udp);
         let local = udp.local_addr()?;
-        let tcp = if config.ice_tcp {
-            Some(tokio::net::TcpListener::bind(local).await?)
-        } else {
-            None
-        };
         let ip = match config.public_ip {
             Some(ip) => ip,
             None if local.ip().is_unspecified() => net::default_ip(),
