@@ -166,28 +166,41 @@ pub fn new_peer_connection(
 fn local_candidates(
     announce: &Announce,
 ) -> Result<Vec<rtc::peer_connection::transport::RTCIceCandidateInit>, SfuError> {
-    let mut out = Vec::new();
-    let mut add = |network: &str, tcp_type| -> Result<(), SfuError> {
-        let c = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: network.to_string(),
-                address: announce.addr.ip().to_string(),
-                port: announce.addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            tcp_type,
-        }
-        .new_candidate_host()
-        .map_err(|e| SfuError::Rtc(e.to_string()))?;
-        out.push(RTCIceCandidate::from(&c).to_json().map_err(rtc_err)?);
-        Ok(())
-    };
-    add("udp", rtc::ice::tcp_type::TcpType::Unspecified)?;
+    let mut out = vec![host_candidate(
+        "udp",
+        announce.addr,
+        rtc::ice::tcp_type::TcpType::Unspecified,
+    )?];
     if announce.tcp {
-        add("tcp", rtc::ice::tcp_type::TcpType::Passive)?;
+        out.push(host_candidate(
+            "tcp",
+            announce.addr,
+            rtc::ice::tcp_type::TcpType::Passive,
+        )?);
     }
     Ok(out)
+}
+
+/// A host candidate (`network` is `"udp"` or `"tcp"`) at `addr`, ready for
+/// `add_local_candidate`.
+pub fn host_candidate(
+    network: &str,
+    addr: SocketAddr,
+    tcp_type: rtc::ice::tcp_type::TcpType,
+) -> Result<rtc::peer_connection::transport::RTCIceCandidateInit, SfuError> {
+    let c = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: network.to_string(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        tcp_type,
+    }
+    .new_candidate_host()
+    .map_err(|e| SfuError::Rtc(e.to_string()))?;
+    RTCIceCandidate::from(&c).to_json().map_err(rtc_err)
 }
 
 pub(crate) fn rtc_err(e: RtcError) -> SfuError {

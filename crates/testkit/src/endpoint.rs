@@ -13,7 +13,6 @@ use rtc::interceptor::{
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -63,23 +62,11 @@ impl Endpoint {
             .with_interceptor_registry(registry)
             .build(Instant::now())
             .map_err(|e| anyhow!("{e}"))?;
-        let c = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".into(),
-                address: local.ip().to_string(),
-                port: local.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(|e| anyhow!("{e}"))?;
-        pc.add_local_candidate(
-            RTCIceCandidate::from(&c)
-                .to_json()
-                .map_err(|e| anyhow!("{e}"))?,
-        )
+        pc.add_local_candidate(lectern_sfu::peer::host_candidate(
+            "udp",
+            local,
+            rtc::ice::tcp_type::TcpType::Unspecified,
+        )?)
         .map_err(|e| anyhow!("{e}"))?;
         Ok(Endpoint { pc, socket, local })
     }
