@@ -26,6 +26,7 @@ pub mod net;
 pub mod offer;
 pub mod peer;
 mod room_task;
+pub mod srtp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
