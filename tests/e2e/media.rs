@@ -119,6 +119,10 @@ async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow
         "{stats:?} < {received}"
     );
     assert_eq!(stats.packets_in, sent.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.slow_path_sends, 0,
+        "every viewer has its own SRTP egress"
+    );
     p.stop().await?;
     for v in viewers {
         v.stop().await?;

@@ -63,9 +63,26 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # HELP lectern_rtp_retransmitted_total Packets answered from a retransmission cache.\n# TYPE lectern_rtp_retransmitted_total counter\nlectern_rtp_retransmitted_total {}\n\
          # HELP lectern_keyframe_requests_total Keyframe requests sent to publishers.\n# TYPE lectern_keyframe_requests_total counter\nlectern_keyframe_requests_total {}\n\
          # HELP lectern_inbox_drops_total Datagrams dropped because a room was overloaded.\n# TYPE lectern_inbox_drops_total counter\nlectern_inbox_drops_total {}\n\
-         # HELP lectern_send_drops_total Packets dropped because a socket or TCP queue was full.\n# TYPE lectern_send_drops_total counter\nlectern_send_drops_total {}\n",
-        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops
+         # HELP lectern_send_drops_total Packets dropped because a socket or TCP queue was full.\n# TYPE lectern_send_drops_total counter\nlectern_send_drops_total {}\n\
+         # HELP lectern_rtp_slow_path_total Packets forwarded without the SRTP egress (expected 0).\n# TYPE lectern_rtp_slow_path_total counter\nlectern_rtp_slow_path_total {}\n",
+        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops, s.slow_path_sends
     );
+    let mut body = body;
+    let fanout = state.sfu.fanout();
+    body.push_str(
+        "# HELP lectern_fanout_seconds Time to forward one incoming packet to all its viewers.\n\
+         # TYPE lectern_fanout_seconds histogram\n",
+    );
+    for (le, count) in &fanout.cumulative {
+        let le = le.map_or("+Inf".to_string(), |us| format!("{}", us as f64 / 1e6));
+        body.push_str(&format!(
+            "lectern_fanout_seconds_bucket{{le=\"{le}\"}} {count}\n"
+        ));
+    }
+    body.push_str(&format!(
+        "lectern_fanout_seconds_sum {}\nlectern_fanout_seconds_count {}\n",
+        fanout.sum_seconds, fanout.count
+    ));
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -93,6 +93,58 @@ pub struct Stats {
     pub inbox_drops: AtomicU64,
     /// Sends that failed because a socket buffer or a TCP queue was full.
     pub send_drops: AtomicU64,
+    /// Forwarded packets that went through a connection's own write path because its SRTP
+    /// egress could not be set up (expected: none).
+    pub slow_path_sends: AtomicU64,
+    /// How long one incoming packet's fan-out to all its viewers takes.
+    pub fanout: Histogram,
+}
+
+/// Upper bounds of [`Histogram`] buckets, in microseconds.
+pub const HISTOGRAM_BOUNDS_US: [u64; 12] =
+    [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000];
+
+/// A lock-free latency histogram with fixed buckets (one relaxed atomic add per record).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Counts per bucket of [`HISTOGRAM_BOUNDS_US`], the last one for anything above.
+    buckets: [AtomicU64; HISTOGRAM_BOUNDS_US.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+/// A snapshot of a [`Histogram`]: cumulative counts by upper bound (µs; `None` is +Inf).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistogramSnapshot {
+    pub cumulative: Vec<(Option<u64>, u64)>,
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn record(&self, d: Duration) {
+        let us = d.as_micros() as u64;
+        let i = HISTOGRAM_BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(HISTOGRAM_BOUNDS_US.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut total = 0;
+        let mut cumulative = Vec::with_capacity(self.buckets.len());
+        for (i, b) in self.buckets.iter().enumerate() {
+            total += b.load(Ordering::Relaxed);
+            cumulative.push((HISTOGRAM_BOUNDS_US.get(i).copied(), total));
+        }
+        HistogramSnapshot {
+            cumulative,
+            sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            count: total,
+        }
+    }
 }
 
 /// A snapshot of [`Stats`].
@@ -104,6 +156,7 @@ pub struct StatsSnapshot {
     pub keyframe_requests: u64,
     pub inbox_drops: u64,
     pub send_drops: u64,
+    pub slow_path_sends: u64,
 }
 
 impl Stats {
@@ -116,6 +169,7 @@ impl Stats {
             keyframe_requests: g(&self.keyframe_requests),
             inbox_drops: g(&self.inbox_drops),
             send_drops: g(&self.send_drops),
+            slow_path_sends: g(&self.slow_path_sends),
         }
     }
 }
@@ -288,6 +342,11 @@ impl Sfu {
 
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// The fan-out time histogram.
+    pub fn fanout(&self) -> HistogramSnapshot {
+        self.shared.stats.fanout.snapshot()
     }
 
     /// Starts the task of a live session.

@@ -7,20 +7,23 @@
 //! Interceptors differ by direction:
 //! - a **publish** connection (media in) generates NACKs towards the publisher, receiver reports
 //!   and transport-wide CC feedback (so the browser's send-side bandwidth estimation works);
-//! - a **subscribe** connection (media out) sends sender reports but has *no* NACK responder:
-//!   viewers' NACKs are answered from the one [`PacketCache`](crate::cache::PacketCache) of the
-//!   track, instead of a cache per viewer.
+//! - a **subscribe** connection (media out) has no interceptor of its own: forwarded media
+//!   leaves through the SFU's own SRTP egress ([`crate::srtp`]), viewers' NACKs are answered
+//!   from the one [`PacketCache`](crate::cache::PacketCache) of the track, and sender reports
+//!   are the publisher's, translated per viewer. Its crypto provider is a
+//!   [`KeyTap`](crate::srtp::KeyTap), so the SFU learns the connection's SRTP keys.
 //!
-//! Both pass keyframe requests and NACKs up to the SFU ([`RtcpToSfu`]); the default chain would
-//! swallow them.
+//! Both pass keyframe requests, NACKs and sender reports up to the SFU ([`RtcpToSfu`]); the
+//! default chain would swallow them.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rtc::interceptor::{
-    Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry,
-    SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
+    Attribute, Interceptor, NackGeneratorBuilder, Packet, ReceiverReportBuilder, Registry, Slot,
+    StreamInfo, TaggedPacket,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_twcc_receiver_only;
 use rtc::peer_connection::configuration::media_engine::{
@@ -34,6 +37,7 @@ use rtc::peer_connection::transport::{
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters};
@@ -41,6 +45,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 
+use crate::srtp::KeyTap;
 use crate::SfuError;
 
 /// The server's codecs in order of preference. VP8 first: every browser has it, and recordings
@@ -124,32 +129,42 @@ pub struct Announce {
     pub tcp: bool,
 }
 
-/// Creates a peer connection with the SFU's settings and local candidates already added.
+/// Creates a peer connection with the SFU's settings and local candidates already added, and
+/// for a subscribe connection the key tap its SRTP egress needs.
 pub fn new_peer_connection(
     now: Instant,
     direction: Direction,
     ufrag: &str,
     pwd: &str,
     announce: &Announce,
-) -> Result<RTCPeerConnection, SfuError> {
+) -> Result<(RTCPeerConnection, Option<Arc<KeyTap>>), SfuError> {
     let mut media = MediaEngine::default();
     for (codec, kind) in server_codecs() {
         media.register_codec(codec, kind).map_err(rtc_err)?;
     }
-    let mut registry = Registry::new()
-        .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
-        .with(Slot::SenderReport, SenderReportBuilder::new().build())
-        .with(Slot::from(11_500), RtcpToSfu::default());
-    if direction == Direction::Inbound {
-        registry = registry.with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
-        registry = configure_twcc_receiver_only(registry, &mut media).map_err(rtc_err)?;
-    }
-    let settings = SettingEngineBuilder::new()
+    let mut registry = Registry::new().with(Slot::from(11_500), RtcpToSfu::default());
+    let mut settings = SettingEngineBuilder::new()
         .with_lite(true)
         .with_ice_credentials(ufrag.to_string(), pwd.to_string())
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .with_answering_dtls_role(RTCDtlsRole::Server)
-        .build();
+        .with_answering_dtls_role(RTCDtlsRole::Server);
+    let mut tap = None;
+    match direction {
+        Direction::Inbound => {
+            registry = registry
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+                .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+            registry = configure_twcc_receiver_only(registry, &mut media).map_err(rtc_err)?;
+        }
+        Direction::Outbound => {
+            let t = KeyTap::new().map_err(|e| SfuError::Rtc(e.to_string()))?;
+            settings = settings
+                .with_crypto_provider(t.clone())
+                .with_srtp_protection_profiles(crate::srtp::supported_profiles());
+            tap = Some(t);
+        }
+    }
+    let settings = settings.build();
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(settings)
@@ -160,7 +175,7 @@ pub fn new_peer_connection(
     for candidate in local_candidates(announce)? {
         pc.add_local_candidate(candidate).map_err(rtc_err)?;
     }
-    Ok(pc)
+    Ok((pc, tap))
 }
 
 fn local_candidates(
@@ -207,7 +222,7 @@ pub(crate) fn rtc_err(e: RtcError) -> SfuError {
     SfuError::Rtc(e.to_string())
 }
 
-/// Marks the RTCP the SFU acts on (keyframe requests, NACKs) for delivery to the application;
+/// Marks the RTCP the SFU acts on (keyframe requests, NACKs, sender reports) for delivery to the application;
 /// without it the end of the interceptor chain drops all inbound RTCP. Placed application-most,
 /// so the report interceptors have seen everything first.
 #[derive(Default)]
@@ -221,6 +236,7 @@ fn sfu_cares(p: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>()
         || any.is::<FullIntraRequest>()
         || any.is::<TransportLayerNack>()
+        || any.is::<SenderReport>()
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpToSfu {
@@ -297,7 +313,7 @@ mod tests {
             addr: "203.0.113.7:7880".parse().unwrap(),
             tcp: true,
         };
-        let mut pc = new_peer_connection(
+        let (mut pc, _) = new_peer_connection(
             Instant::now(),
             Direction::Outbound,
             "srvufrag0123456",

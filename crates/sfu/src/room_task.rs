@@ -27,6 +27,7 @@ use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -42,6 +43,7 @@ use crate::codec::Codec;
 use crate::forward::{seq_newer, Decision, Incoming, KeyframeLimiter, Leg};
 use crate::offer::check_publish_offer;
 use crate::peer::{mid_of_receiver, mid_of_sender, new_peer_connection, Direction};
+use crate::srtp::{KeyTap, Rollover, SrtpKeys, SrtpSender, MAX_TAG_LEN, RTP_HEADER_LEN};
 use crate::{Control, Outbound, Route, SfuEvent, Shared};
 
 /// A connection's id within its room (never reused).
@@ -55,6 +57,8 @@ const CONTROL_QUEUE: usize = 1024;
 pub const OUTBOUND_QUEUE: usize = 256;
 /// How often the room looks after keyframe requests and publishes counters.
 const TICK: Duration = Duration::from_millis(100);
+/// The largest protected packet the egress builds (a UDP datagram never exceeds it).
+const SCRATCH: usize = 2048;
 /// Retransmission cache sizes (packets).
 const VIDEO_CACHE: usize = 1024;
 const AUDIO_CACHE: usize = 128;
@@ -99,6 +103,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         counters: Counters::default(),
         evict: Vec::new(),
         stop: None,
+        scratch: vec![0u8; SCRATCH].into_boxed_slice(),
     };
     tokio::spawn(task.run(control_rx, media_rx));
     control_tx
@@ -115,21 +120,34 @@ struct Io {
 
 impl Io {
     /// Sends everything a connection has to send. Never waits: a full socket buffer or TCP queue
-    /// drops the packet (counted), so one slow viewer cannot hold up the room.
-    fn flush(&self, pc: &mut RTCPeerConnection, counters: &mut Counters) {
-        while let Some(out) = pc.poll_write() {
+    /// drops the packet (counted), so one slow viewer cannot hold up the room. Where the
+    /// connection sends DTLS and SRTP(C) is where its peer is (STUN answers go to whoever asked),
+    /// so that address is noted for the connection's own media egress.
+    fn flush(&self, conn: &mut Conn, counters: &mut Counters) {
+        while let Some(out) = conn.pc.poll_write() {
             let to = out.transport.peer_addr;
-            let sent = match out.transport.transport_protocol {
-                TransportProtocol::UDP => self.shared.udp.try_send_to(&out.message, to).is_ok(),
-                TransportProtocol::TCP => match self.tcp.get(&to) {
-                    Some(w) => w.try_send(out.message.freeze()).is_ok(),
-                    None => false,
-                },
-                _ => false,
-            };
-            if !sent {
+            let tcp = out.transport.transport_protocol == TransportProtocol::TCP;
+            if matches!(out.message.first(), Some(20..=63 | 128..=191)) {
+                conn.remote = Some((to, tcp));
+                if let Some(e) = &mut conn.egress {
+                    e.to = to;
+                    e.tcp = tcp;
+                }
+            }
+            if !self.send_datagram(&out.message, to, tcp) {
                 counters.send_drops += 1;
             }
+        }
+    }
+
+    /// One datagram (or ICE-TCP frame) to a peer, without waiting.
+    fn send_datagram(&self, data: &[u8], to: SocketAddr, tcp: bool) -> bool {
+        if tcp {
+            self.tcp
+                .get(&to)
+                .is_some_and(|w| w.try_send(Bytes::copy_from_slice(data)).is_ok())
+        } else {
+            self.shared.udp.try_send_to(data, to).is_ok()
         }
     }
 }
@@ -141,6 +159,7 @@ struct Counters {
     retransmitted: u64,
     keyframe_requests: u64,
     send_drops: u64,
+    slow_path: u64,
 }
 
 struct Conn {
@@ -151,6 +170,19 @@ struct Conn {
     /// The deadline currently in the timer heap for this connection.
     deadline: Option<Instant>,
     connected: bool,
+    /// Where the peer is (address, over ICE-TCP), once the connection has sent it DTLS.
+    remote: Option<(SocketAddr, bool)>,
+    /// Subscribe connections: the SRTP key tap, and the media egress once DTLS is done.
+    tap: Option<Arc<KeyTap>>,
+    egress: Option<Egress>,
+}
+
+/// A viewer connection's own path for forwarded media: SRTP in place, then straight to the
+/// socket, bypassing the connection's write pipeline.
+struct Egress {
+    srtp: SrtpSender,
+    to: SocketAddr,
+    tcp: bool,
 }
 
 struct Member {
@@ -207,27 +239,76 @@ struct ViewerLeg {
     /// Payload type on this viewer's connection, known once its negotiation completes.
     payload_type: Option<u8>,
     leg: Leg,
+    /// SRTP rollover counter of this leg's SSRC.
+    roc: Rollover,
+    /// Sent so far, for sender reports.
+    packets: u32,
+    octets: u32,
 }
 
 impl ViewerLeg {
-    /// Writes `packet` to this viewer with its own SSRC, payload type, sequence number and
-    /// timestamp. Cloning shares the payload; only the header is per viewer.
+    /// Sends `packet` to this viewer with its own SSRC, payload type, sequence number and
+    /// timestamp: the header is written and the payload copied once into `scratch`, protected
+    /// in place and handed to the socket. Without an egress (its keys could not be read) the
+    /// connection's own write path is used.
+    #[allow(clippy::too_many_arguments)]
     fn send(
-        &self,
-        pc: &mut RTCPeerConnection,
+        &mut self,
+        io: &Io,
+        scratch: &mut [u8],
+        conn: &mut Conn,
         packet: &rtp::Packet,
         payload_type: u8,
         seq: u16,
         ts: u32,
         now: Instant,
     ) -> bool {
-        let mut out = packet.clone();
-        out.header.ssrc = self.ssrc;
-        out.header.payload_type = payload_type;
-        out.header.sequence_number = seq;
-        out.header.timestamp = ts;
-        pc.rtp_sender(self.sender)
-            .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok())
+        let payload = &packet.payload[..];
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload.len() as u32);
+        let Some(egress) = &mut conn.egress else {
+            let mut out = packet.clone();
+            out.header.ssrc = self.ssrc;
+            out.header.payload_type = payload_type;
+            out.header.sequence_number = seq;
+            out.header.timestamp = ts;
+            return conn
+                .pc
+                .rtp_sender(self.sender)
+                .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok());
+        };
+        let len = RTP_HEADER_LEN + payload.len();
+        if len + MAX_TAG_LEN > scratch.len() {
+            return false;
+        }
+        scratch[0] = 0x80;
+        scratch[1] = (u8::from(packet.header.marker) << 7) | (payload_type & 0x7f);
+        scratch[2..4].copy_from_slice(&seq.to_be_bytes());
+        scratch[4..8].copy_from_slice(&ts.to_be_bytes());
+        scratch[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        scratch[RTP_HEADER_LEN..len].copy_from_slice(payload);
+        let roc = self.roc.roc_for(seq);
+        match egress.srtp.protect(scratch, len, roc) {
+            Ok(n) => io.send_datagram(&scratch[..n], egress.to, egress.tcp),
+            Err(e) => {
+                tracing::warn!("SRTP protect: {e}");
+                false
+            }
+        }
+    }
+
+    /// The publisher's sender report, as this viewer sees the stream: its SSRC, its timestamps
+    /// (the same wall clock keeps audio and video of one publisher in sync), its counts.
+    fn sender_report(&self, epoch: u32, from: &SenderReport) -> Option<SenderReport> {
+        let (_, rtp_time) = self.leg.rewrite(epoch, 0, from.rtp_time)?;
+        Some(SenderReport {
+            ssrc: self.ssrc,
+            ntp_time: from.ntp_time,
+            rtp_time,
+            packet_count: self.packets,
+            octet_count: self.octets,
+            ..Default::default()
+        })
     }
 }
 
@@ -248,6 +329,8 @@ struct RoomTask {
     /// Peers to remove once the current notices are out (they stopped reading).
     evict: Vec<PeerId>,
     stop: Option<Stop>,
+    /// Where each outgoing packet is built and protected; reused for every packet.
+    scratch: Box<[u8]>,
 }
 
 /// Why a room task stops.
@@ -429,7 +512,7 @@ impl RoomTask {
         conn.pc
             .set_local_description(now, answer.clone())
             .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
-        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.io.flush(conn, &mut self.counters);
         self.schedule(conn_id);
 
         // Sources no longer sent are unpublished; new ones are published on their first packet.
@@ -474,7 +557,7 @@ impl RoomTask {
         conn.pc
             .set_remote_description(now, desc)
             .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
-        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.io.flush(conn, &mut self.counters);
         self.schedule(conn_id);
         if let Some(m) = self.members.get_mut(&peer) {
             m.negotiating = false;
@@ -520,7 +603,7 @@ impl RoomTask {
     ) -> Result<ConnId, ProtocolError> {
         let ufrag = Alphanumeric.sample_string(&mut rand::rng(), 16);
         let pwd = Alphanumeric.sample_string(&mut rand::rng(), 32);
-        let pc = new_peer_connection(now, direction, &ufrag, &pwd, &self.io.shared.announce)
+        let (pc, tap) = new_peer_connection(now, direction, &ufrag, &pwd, &self.io.shared.announce)
             .map_err(|e| {
                 tracing::error!("creating a peer connection: {e}");
                 internal()
@@ -548,6 +631,9 @@ impl RoomTask {
                 ufrag,
                 deadline: None,
                 connected: false,
+                remote: None,
+                tap,
+                egress: None,
             },
         );
         Ok(id)
@@ -556,7 +642,7 @@ impl RoomTask {
     fn close_conn(&mut self, id: ConnId) {
         if let Some(mut conn) = self.conns.remove(&id) {
             let _ = conn.pc.close();
-            self.io.flush(&mut conn.pc, &mut self.counters);
+            self.io.flush(&mut conn, &mut self.counters);
             self.io
                 .shared
                 .routes
@@ -737,6 +823,9 @@ impl RoomTask {
             ssrc,
             payload_type: None,
             leg: Leg::new(p.codec.is_video(), p.rtc_codec.clock_rate),
+            roc: Rollover::default(),
+            packets: 0,
+            octets: 0,
         });
         if let Some(m) = self.members.get_mut(&viewer) {
             m.senders.insert(track, sender);
@@ -798,7 +887,7 @@ impl RoomTask {
         }
         m.negotiating = true;
         m.dirty = false;
-        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.io.flush(conn, &mut self.counters);
         self.schedule(conn_id);
         self.send(
             peer,
@@ -870,7 +959,7 @@ impl RoomTask {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        self.io.flush(&mut conn.pc, &mut self.counters);
+        self.io.flush(conn, &mut self.counters);
         let mut events = Vec::new();
         while let Some(e) = conn.pc.poll_event() {
             events.push(e);
@@ -907,6 +996,10 @@ impl RoomTask {
                 };
                 tracing::debug!("conn {id} ({:?}) {state}", conn.direction);
                 conn.connected = state == RTCPeerConnectionState::Connected;
+                if conn.connected && conn.direction == Direction::Outbound && conn.egress.is_none()
+                {
+                    conn.egress = open_egress(conn, now);
+                }
                 if conn.connected && conn.direction == Direction::Outbound {
                     // A viewer is ready: ask now for the keyframe it waits for, rather than at
                     // the next tick.
@@ -1059,6 +1152,7 @@ impl RoomTask {
             return;
         }
         self.counters.packets_in += 1;
+        let started = Instant::now();
         // Header extension ids are negotiated per connection; the publisher's mean nothing to a
         // viewer. They are dropped once here, for all viewers.
         packet.header.extension = false;
@@ -1092,11 +1186,15 @@ impl RoomTask {
             let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
                 continue;
             };
-            if leg.send(&mut c.pc, &packet, pt, seq, ts, now) {
+            if leg.send(&self.io, &mut self.scratch, c, &packet, pt, seq, ts, now) {
                 self.counters.forwarded += 1;
             }
-            self.io.flush(&mut c.pc, &mut self.counters);
+            if c.egress.is_none() {
+                self.counters.slow_path += 1;
+                self.io.flush(c, &mut self.counters);
+            }
         }
+        self.io.shared.stats.fanout.record(started.elapsed());
     }
 
     fn on_rtcp(
@@ -1107,7 +1205,12 @@ impl RoomTask {
         packets: Vec<Box<dyn rtc::rtcp::Packet>>,
         now: Instant,
     ) {
-        if direction != Direction::Outbound {
+        if direction == Direction::Inbound {
+            for p in &packets {
+                if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                    self.relay_sender_report(conn, sr, now);
+                }
+            }
             return;
         }
         let Ok(track) = track.parse::<TrackId>() else {
@@ -1133,12 +1236,37 @@ impl RoomTask {
         }
     }
 
+    /// A publisher's sender report, passed on to every viewer of the stream with that viewer's
+    /// SSRC, timestamps and counts, so browsers can keep its audio and video in sync. It goes
+    /// through the viewer connection's RTCP path (its own SRTCP index); a second a stream.
+    fn relay_sender_report(&mut self, conn: ConnId, sr: &SenderReport, now: Instant) {
+        let Some(p) = self.tracks.values_mut().find(|p| {
+            p.upstream
+                .as_ref()
+                .is_some_and(|u| u.conn == conn && u.ssrc == sr.ssrc)
+        }) else {
+            return;
+        };
+        for leg in &p.viewers {
+            let Some(report) = leg.sender_report(p.epoch, sr) else {
+                continue;
+            };
+            let Some(c) = self.conns.get_mut(&leg.conn).filter(|c| c.connected) else {
+                continue;
+            };
+            if let Some(mut sender) = c.pc.rtp_sender(leg.sender) {
+                let _ = sender.write_rtcp(now, vec![Box::new(report)]);
+            }
+            self.io.flush(c, &mut self.counters);
+        }
+    }
+
     /// Answers a viewer's NACK from the track's shared cache.
     fn retransmit(&mut self, conn: ConnId, track: TrackId, seqs: &[u16], now: Instant) {
         let Some(p) = self.tracks.get_mut(&track) else {
             return;
         };
-        let Some(leg) = p.viewers.iter().find(|l| l.conn == conn) else {
+        let Some(leg) = p.viewers.iter_mut().find(|l| l.conn == conn) else {
             return;
         };
         let Some(pt) = leg.payload_type else { return };
@@ -1155,11 +1283,11 @@ impl RoomTask {
             let Some((seq, ts)) = leg.leg.rewrite(epoch, seq, cached.header.timestamp) else {
                 continue;
             };
-            if leg.send(&mut c.pc, cached, pt, seq, ts, now) {
+            if leg.send(&self.io, &mut self.scratch, c, cached, pt, seq, ts, now) {
                 self.counters.retransmitted += 1;
             }
         }
-        self.io.flush(&mut c.pc, &mut self.counters);
+        self.io.flush(c, &mut self.counters);
     }
 
     /// Starts the ready legs of `track` that wait for a keyframe from the newest one in the
@@ -1199,12 +1327,12 @@ impl RoomTask {
                     arrival: now,
                 };
                 if let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) {
-                    if leg.send(&mut c.pc, packet, pt, seq, ts, now) {
+                    if leg.send(&self.io, &mut self.scratch, c, packet, pt, seq, ts, now) {
                         self.counters.forwarded += 1;
                     }
                 }
             }
-            self.io.flush(&mut c.pc, &mut self.counters);
+            self.io.flush(c, &mut self.counters);
             still_waiting |= leg.leg.wants_keyframe(epoch);
         }
         still_waiting
@@ -1234,7 +1362,7 @@ impl RoomTask {
                 self.counters.keyframe_requests += 1;
             }
         }
-        self.io.flush(&mut c.pc, &mut self.counters);
+        self.io.flush(c, &mut self.counters);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -1312,6 +1440,7 @@ impl RoomTask {
         s.keyframe_requests
             .fetch_add(c.keyframe_requests, Ordering::Relaxed);
         s.send_drops.fetch_add(c.send_drops, Ordering::Relaxed);
+        s.slow_path_sends.fetch_add(c.slow_path, Ordering::Relaxed);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -1341,6 +1470,20 @@ impl RoomTask {
             session: self.session,
             ended,
         });
+    }
+}
+
+/// The egress of a subscribe connection whose DTLS handshake is done: its SRTP keys from the
+/// tap, and where its peer is. `None` (logged) leaves the connection on its own write path.
+fn open_egress(conn: &mut Conn, now: Instant) -> Option<Egress> {
+    let tap = conn.tap.as_ref()?;
+    let (to, tcp) = conn.remote?;
+    match SrtpKeys::from_connection(&mut conn.pc, tap, now).and_then(|k| k.sender()) {
+        Ok(srtp) => Some(Egress { srtp, to, tcp }),
+        Err(e) => {
+            tracing::warn!("no SRTP egress for a viewer, using the slow path: {e}");
+            None
+        }
     }
 }
 
