@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod cache;
 pub mod codec;
 pub mod demux;

@@ -38,6 +38,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc;
 
+use crate::batch::{SendBatch, SLOT};
 use crate::cache::PacketCache;
 use crate::codec::Codec;
 use crate::forward::{seq_newer, Decision, Incoming, KeyframeLimiter, Leg};
@@ -57,8 +58,6 @@ const CONTROL_QUEUE: usize = 1024;
 pub const OUTBOUND_QUEUE: usize = 256;
 /// How often the room looks after keyframe requests and publishes counters.
 const TICK: Duration = Duration::from_millis(100);
-/// The largest protected packet the egress builds (a UDP datagram never exceeds it).
-const SCRATCH: usize = 2048;
 /// Retransmission cache sizes (packets).
 const VIDEO_CACHE: usize = 1024;
 const AUDIO_CACHE: usize = 128;
@@ -92,6 +91,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
             shared: shared.clone(),
             tcp: HashMap::new(),
             local: shared.announce.addr,
+            batch: SendBatch::new(),
         },
         media_tx,
         conns: HashMap::new(),
@@ -103,7 +103,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         counters: Counters::default(),
         evict: Vec::new(),
         stop: None,
-        scratch: vec![0u8; SCRATCH].into_boxed_slice(),
     };
     tokio::spawn(task.run(control_rx, media_rx));
     control_tx
@@ -116,6 +115,8 @@ struct Io {
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     /// The address announced in candidates (the local side of every transport context).
     local: SocketAddr,
+    /// Forwarded media waiting for one `sendmmsg`.
+    batch: SendBatch,
 }
 
 impl Io {
@@ -137,6 +138,14 @@ impl Io {
             if !self.send_datagram(&out.message, to, tcp) {
                 counters.send_drops += 1;
             }
+        }
+    }
+
+    /// Hands the batched datagrams to the kernel (never waits; refusals are counted drops).
+    fn flush_batch(&mut self, counters: &mut Counters) {
+        if !self.batch.is_empty() {
+            let f = self.batch.flush(&*self.shared.udp);
+            counters.send_drops += f.dropped as u64;
         }
     }
 
@@ -254,8 +263,8 @@ impl ViewerLeg {
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
-        io: &Io,
-        scratch: &mut [u8],
+        io: &mut Io,
+        counters: &mut Counters,
         conn: &mut Conn,
         packet: &rtp::Packet,
         payload_type: u8,
@@ -272,24 +281,40 @@ impl ViewerLeg {
             out.header.payload_type = payload_type;
             out.header.sequence_number = seq;
             out.header.timestamp = ts;
-            return conn
+            counters.slow_path += 1;
+            let sent = conn
                 .pc
                 .rtp_sender(self.sender)
                 .is_some_and(|mut sender| sender.write_rtp(now, out).is_ok());
+            io.flush(conn, counters);
+            return sent;
         };
         let len = RTP_HEADER_LEN + payload.len();
-        if len + MAX_TAG_LEN > scratch.len() {
+        if len + MAX_TAG_LEN > SLOT {
             return false;
         }
-        scratch[0] = 0x80;
-        scratch[1] = (u8::from(packet.header.marker) << 7) | (payload_type & 0x7f);
-        scratch[2..4].copy_from_slice(&seq.to_be_bytes());
-        scratch[4..8].copy_from_slice(&ts.to_be_bytes());
-        scratch[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-        scratch[RTP_HEADER_LEN..len].copy_from_slice(payload);
+        if io.batch.is_full() {
+            io.flush_batch(counters);
+        }
+        let buf = io.batch.slot();
+        buf[0] = 0x80;
+        buf[1] = (u8::from(packet.header.marker) << 7) | (payload_type & 0x7f);
+        buf[2..4].copy_from_slice(&seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
+        buf[RTP_HEADER_LEN..len].copy_from_slice(payload);
         let roc = self.roc.roc_for(seq);
-        match egress.srtp.protect(scratch, len, roc) {
-            Ok(n) => io.send_datagram(&scratch[..n], egress.to, egress.tcp),
+        match egress.srtp.protect(buf, len, roc) {
+            Ok(n) if egress.tcp => {
+                let frame = Bytes::copy_from_slice(&buf[..n]);
+                io.tcp
+                    .get(&egress.to)
+                    .is_some_and(|w| w.try_send(frame).is_ok())
+            }
+            Ok(n) => {
+                io.batch.push(n, egress.to);
+                true
+            }
             Err(e) => {
                 tracing::warn!("SRTP protect: {e}");
                 false
@@ -329,8 +354,6 @@ struct RoomTask {
     /// Peers to remove once the current notices are out (they stopped reading).
     evict: Vec<PeerId>,
     stop: Option<Stop>,
-    /// Where each outgoing packet is built and protected; reused for every packet.
-    scratch: Box<[u8]>,
 }
 
 /// Why a room task stops.
@@ -1186,14 +1209,12 @@ impl RoomTask {
             let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
                 continue;
             };
-            if leg.send(&self.io, &mut self.scratch, c, &packet, pt, seq, ts, now) {
+            let out = &mut self.io;
+            if leg.send(out, &mut self.counters, c, &packet, pt, seq, ts, now) {
                 self.counters.forwarded += 1;
             }
-            if c.egress.is_none() {
-                self.counters.slow_path += 1;
-                self.io.flush(c, &mut self.counters);
-            }
         }
+        self.io.flush_batch(&mut self.counters);
         self.io.shared.stats.fanout.record(started.elapsed());
     }
 
@@ -1283,11 +1304,20 @@ impl RoomTask {
             let Some((seq, ts)) = leg.leg.rewrite(epoch, seq, cached.header.timestamp) else {
                 continue;
             };
-            if leg.send(&self.io, &mut self.scratch, c, cached, pt, seq, ts, now) {
+            if leg.send(
+                &mut self.io,
+                &mut self.counters,
+                c,
+                cached,
+                pt,
+                seq,
+                ts,
+                now,
+            ) {
                 self.counters.retransmitted += 1;
             }
         }
-        self.io.flush(c, &mut self.counters);
+        self.io.flush_batch(&mut self.counters);
     }
 
     /// Starts the ready legs of `track` that wait for a keyframe from the newest one in the
@@ -1327,12 +1357,13 @@ impl RoomTask {
                     arrival: now,
                 };
                 if let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) {
-                    if leg.send(&self.io, &mut self.scratch, c, packet, pt, seq, ts, now) {
+                    let out = &mut self.io;
+                    if leg.send(out, &mut self.counters, c, packet, pt, seq, ts, now) {
                         self.counters.forwarded += 1;
                     }
                 }
             }
-            self.io.flush(c, &mut self.counters);
+            self.io.flush_batch(&mut self.counters);
             still_waiting |= leg.leg.wants_keyframe(epoch);
         }
         still_waiting
