@@ -85,6 +85,12 @@ impl SendBatch {
         self.len += 1;
     }
 
+    /// Forgets everything queued (benchmarks build batches without sending them).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.addrs.clear();
+    }
+
     /// Sends everything queued without waiting. A datagram the kernel refuses (full buffer,
     /// unreachable address) is dropped and counted; the others still go.
     pub fn flush(&mut self, socket: &impl AsRawFd) -> Flushed {

@@ -29,6 +29,11 @@ pub const SOCKET_BUFFER: usize = 4 << 20;
 
 /// A non-blocking UDP socket bound to `addr` with large send and receive buffers (best effort).
 pub fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    tokio::net::UdpSocket::from_std(std_udp_socket(addr)?)
+}
+
+/// [`udp_socket`] outside a runtime.
+pub fn std_udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(e) = socket.set_send_buffer_size(SOCKET_BUFFER) {
@@ -39,7 +44,7 @@ pub fn udp_socket(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    tokio::net::UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// The first non-loopback IPv4 address of this host, or loopback.

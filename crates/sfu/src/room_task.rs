@@ -38,13 +38,13 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc;
 
-use crate::batch::{SendBatch, SLOT};
+use crate::batch::SendBatch;
 use crate::cache::PacketCache;
 use crate::codec::Codec;
 use crate::forward::{seq_newer, Decision, Incoming, KeyframeLimiter, Leg};
 use crate::offer::check_publish_offer;
 use crate::peer::{mid_of_receiver, mid_of_sender, new_peer_connection, Direction};
-use crate::srtp::{KeyTap, Rollover, SrtpKeys, SrtpSender, MAX_TAG_LEN, RTP_HEADER_LEN};
+use crate::srtp::{KeyTap, OutHeader, Rollover, SrtpKeys, SrtpSender};
 use crate::{Control, Outbound, Route, SfuEvent, Shared};
 
 /// A connection's id within its room (never reused).
@@ -289,22 +289,19 @@ impl ViewerLeg {
             io.flush(conn, counters);
             return sent;
         };
-        let len = RTP_HEADER_LEN + payload.len();
-        if len + MAX_TAG_LEN > SLOT {
-            return false;
-        }
         if io.batch.is_full() {
             io.flush_batch(counters);
         }
-        let buf = io.batch.slot();
-        buf[0] = 0x80;
-        buf[1] = (u8::from(packet.header.marker) << 7) | (payload_type & 0x7f);
-        buf[2..4].copy_from_slice(&seq.to_be_bytes());
-        buf[4..8].copy_from_slice(&ts.to_be_bytes());
-        buf[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-        buf[RTP_HEADER_LEN..len].copy_from_slice(payload);
+        let header = OutHeader {
+            marker: packet.header.marker,
+            payload_type,
+            seq,
+            ts,
+            ssrc: self.ssrc,
+        };
         let roc = self.roc.roc_for(seq);
-        match egress.srtp.protect(buf, len, roc) {
+        let buf = io.batch.slot();
+        match egress.srtp.seal_rtp(buf, &header, payload, roc) {
             Ok(n) if egress.tcp => {
                 let frame = Bytes::copy_from_slice(&buf[..n]);
                 io.tcp
@@ -316,7 +313,10 @@ impl ViewerLeg {
                 true
             }
             Err(e) => {
-                tracing::warn!("SRTP protect: {e}");
+                // Only a packet too big for a datagram slot gets here (a publisher's oversized
+                // packet); it is dropped for every viewer.
+                tracing::trace!("SRTP protect: {e}");
+                counters.send_drops += 1;
                 false
             }
         }

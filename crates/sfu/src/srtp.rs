@@ -350,6 +350,16 @@ enum Cipher {
     },
 }
 
+/// The RTP header of a forwarded packet as one viewer gets it (version 2, no extensions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutHeader {
+    pub marker: bool,
+    pub payload_type: u8,
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+}
+
 /// Protects outgoing RTP packets of one connection in place.
 pub struct SrtpSender {
     cipher: Cipher,
@@ -427,6 +437,28 @@ impl SrtpSender {
             Cipher::Gcm { .. } => 16,
             Cipher::CmSha1 { tag_len, .. } => *tag_len,
         }
+    }
+
+    /// Writes a forwarded packet into `buf` (a 12-byte header from `h`, then `payload`, the one
+    /// copy of it for this viewer) and protects it in place; returns the protected length.
+    pub fn seal_rtp(
+        &mut self,
+        buf: &mut [u8],
+        h: &OutHeader,
+        payload: &[u8],
+        roc: u32,
+    ) -> Result<usize, SrtpError> {
+        let len = RTP_HEADER_LEN + payload.len();
+        if buf.len() < len + self.tag_len() {
+            return Err(SrtpError::Buffer);
+        }
+        buf[0] = 0x80;
+        buf[1] = (u8::from(h.marker) << 7) | (h.payload_type & 0x7f);
+        buf[2..4].copy_from_slice(&h.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&h.ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&h.ssrc.to_be_bytes());
+        buf[RTP_HEADER_LEN..len].copy_from_slice(payload);
+        self.protect(buf, len, roc)
     }
 
     /// Protects the RTP packet in `buf[..len]` (a 12-byte header, then the payload) in place
