@@ -41,8 +41,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn websocket(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    // Signalling frames are small (an SDP is a few KiB): 8 KiB buffers instead of the default
+    // 128 KiB each keep an idle connection's memory small when hundreds of viewers are joined.
     ws.max_message_size(crate::ws::TRANSPORT_LIMIT)
         .max_frame_size(crate::ws::TRANSPORT_LIMIT)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| crate::ws::serve_socket(state, socket))
 }
 
