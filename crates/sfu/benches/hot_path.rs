@@ -52,7 +52,6 @@ fn cache(c: &mut Criterion) {
             ..Default::default()
         },
         payload: Bytes::from(vec![1u8; PAYLOAD]),
-        ..Default::default()
     };
     let mut seq = 0u16;
     c.bench_function("cache/insert", |b| {

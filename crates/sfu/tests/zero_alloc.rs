@@ -105,7 +105,6 @@ fn fan_out_allocates_nothing_per_viewer() {
                 ..Default::default()
             },
             payload: payloads[0].clone(),
-            ..Default::default()
         };
         cache.insert(0, &packet);
         let region = Region::new(GLOBAL);
