@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use lectern_proto::{Answer, ClientMsg, PcKind, Ping, ServerMsg, SessionId};
-use lectern_sfu::srtp::{KeyTap, SrtpKeys};
+use lectern_sfu::srtp::{KeyTap, SrtpError, SrtpKeys};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::sansio::Protocol;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::endpoint::Endpoint;
 use crate::hist::Histogram;
@@ -195,6 +195,12 @@ pub struct BenchStats {
     /// RTP packets read through the `rtc` pipeline before the keys were available.
     pub slow_path_packets: u64,
     pub decrypt_errors: u64,
+    /// Datagrams handed to the `rtc` connection (STUN, DTLS, RTCP, RTP before the keys).
+    pub rtc_datagrams: u64,
+    /// Wake-ups of the socket reader, and datagrams they read: datagrams / wake-up says how
+    /// well reads batch.
+    pub wakeups: u64,
+    pub datagrams: u64,
     /// Whether RTP is being decrypted on the fast path.
     pub fast_path: bool,
     pub window: WindowStats,
@@ -327,13 +333,23 @@ pub struct BenchViewer {
 impl BenchViewer {
     /// Starts a viewer in its own task: signalling, ICE and DTLS, then counting.
     pub fn start<S: ViewerSignal>(signal: S, window: Arc<Window>) -> BenchViewer {
+        Self::start_on(&tokio::runtime::Handle::current(), signal, window)
+    }
+
+    /// Like [`BenchViewer::start`], on a given runtime (the load generator keeps viewers on
+    /// single-threaded runtimes of their own: no wake-ups across threads per packet).
+    pub fn start_on<S: ViewerSignal>(
+        rt: &tokio::runtime::Handle,
+        signal: S,
+        window: Arc<Window>,
+    ) -> BenchViewer {
         let shared = Arc::new(Mutex::new(BenchStats {
             started_ns: media::now_ns(),
             ..Default::default()
         }));
         let (stop, stop_rx) = watch::channel(false);
         let s = shared.clone();
-        let task = tokio::spawn(async move {
+        let task = rt.spawn(async move {
             if let Err(e) = run(signal, s.clone(), window, stop_rx).await {
                 if let Ok(mut st) = s.lock() {
                     st.error = Some(format!("{e:#}"));
@@ -381,30 +397,42 @@ async fn run<S: ViewerSignal>(
     let offer = signal.first_offer().await?;
     let mut kinds = kinds_of(&offer);
     let sdp = answer(&mut ep, offer)?;
-    signal.send_answer(sdp, ep.candidate()?).await?;
+    let candidate = ep.candidate()?;
+    signal.send_answer(sdp, candidate.clone()).await?;
+    // Signalling runs in a task of its own: polling a WebSocket stream is not free (tungstenite
+    // prepares a large read buffer on every poll), so the media loop only polls a channel.
+    let (events_tx, mut events) = mpsc::channel::<anyhow::Result<SignalEvent>>(4);
+    let (answers, answers_rx) = mpsc::channel::<String>(4);
+    let signalling = tokio::spawn(signal_task(signal, events_tx, answers_rx, candidate));
 
     let mut srtp: Option<rtc::srtp::context::Context> = None;
     let mut connected = false;
     let mut buf = vec![0u8; 2048];
     let sleep = tokio::time::sleep(Duration::from_millis(1));
     tokio::pin!(sleep);
+    // The connection's timers only move when it handled something, so its next deadline is
+    // asked for only then (asking is not free), and the sleep is re-armed only when it moves.
     let mut armed = None::<tokio::time::Instant>;
+    let mut touched = true;
     let result = loop {
-        let deadline = tokio::time::Instant::now() + ep.sleep_for(Duration::from_millis(100));
-        if armed.is_none_or(|a| a > deadline || a + Duration::from_millis(50) < deadline) {
-            sleep.as_mut().reset(deadline);
-            armed = Some(deadline);
+        if touched || armed.is_none() {
+            let deadline = tokio::time::Instant::now() + ep.sleep_for(Duration::from_millis(100));
+            if armed.is_none_or(|a| a != deadline) {
+                sleep.as_mut().reset(deadline);
+                armed = Some(deadline);
+            }
         }
         let mut to_rtc = false;
         tokio::select! {
             biased;
-            _ = stop.changed() => break Ok(()),
             r = ep.socket.readable() => {
                 if let Err(e) = r {
                     break Err(e.into());
                 }
                 let in_window = window.is_open();
                 let mut stats = None;
+                let mut read = 0u64;
+                let mut to_conn = 0u64;
                 for _ in 0..BATCH {
                     let (n, from) = match ep.socket.try_recv_from(&mut buf) {
                         Ok(x) => x,
@@ -412,6 +440,7 @@ async fn run<S: ViewerSignal>(
                         Err(e) => return Err(e.into()),
                     };
                     let d = &buf[..n];
+                    read += 1;
                     match srtp.as_mut() {
                         Some(ctx) if is_rtp(d) => {
                             let st = match stats.as_mut() {
@@ -426,27 +455,37 @@ async fn run<S: ViewerSignal>(
                         _ => {
                             ep.handle_datagram(d, from, Instant::now());
                             to_rtc = true;
+                            to_conn += 1;
                         }
                     }
                 }
+                let mut st = match stats {
+                    Some(s) => s,
+                    None => shared.lock().map_err(|_| anyhow!("poisoned"))?,
+                };
+                st.wakeups += 1;
+                st.datagrams += read;
+                st.rtc_datagrams += to_conn;
             }
-            e = signal.next_event() => match e {
-                Ok(SignalEvent::Offer(sdp)) => {
+            e = events.recv() => match e {
+                Some(Ok(SignalEvent::Offer(sdp))) => {
                     kinds = kinds_of(&sdp);
                     let sdp = answer(&mut ep, sdp)?;
-                    signal.send_answer(sdp, ep.candidate()?).await?;
+                    let _ = answers.send(sdp).await;
                     to_rtc = true;
                 }
-                Ok(SignalEvent::Ended) => break Ok(()),
-                Ok(SignalEvent::Other) => {}
-                Err(e) => break Err(e),
+                Some(Ok(SignalEvent::Ended)) | None => break Ok(()),
+                Some(Ok(SignalEvent::Other)) => {}
+                Some(Err(e)) => break Err(e),
             },
             _ = &mut sleep => {
                 armed = None;
                 ep.on_timer();
                 to_rtc = true;
             }
+            _ = stop.changed() => break Ok(()),
         }
+        touched = to_rtc;
         if !to_rtc {
             continue;
         }
@@ -464,11 +503,15 @@ async fn run<S: ViewerSignal>(
             }
         }
         if connected && srtp.is_none() {
-            if let Ok(keys) = SrtpKeys::from_connection(&mut ep.pc, &tap, Instant::now()) {
-                srtp = Some(keys.remote_context()?);
-                if let Ok(mut st) = shared.lock() {
-                    st.fast_path = true;
+            match SrtpKeys::from_connection(&mut ep.pc, &tap, Instant::now()) {
+                Ok(keys) => {
+                    srtp = Some(keys.remote_context()?);
+                    if let Ok(mut st) = shared.lock() {
+                        st.fast_path = true;
+                    }
                 }
+                Err(SrtpError::NotReady) => {}
+                Err(e) => bail!("no SRTP keys for the fast path: {e}"),
             }
         }
         while let Some(m) = ep.pc.poll_read() {
@@ -489,10 +532,44 @@ async fn run<S: ViewerSignal>(
             }
         }
     };
-    signal.leave().await;
+    drop(answers);
+    let _ = tokio::time::timeout(Duration::from_secs(2), signalling).await;
     let _ = ep.pc.close();
     ep.flush();
     result
+}
+
+/// Forwards signalling events to the media loop and its answers to the server; leaves when the
+/// media loop drops its answer channel.
+async fn signal_task<S: ViewerSignal>(
+    mut signal: S,
+    events: mpsc::Sender<anyhow::Result<SignalEvent>>,
+    mut answers: mpsc::Receiver<String>,
+    candidate: String,
+) {
+    loop {
+        tokio::select! {
+            a = answers.recv() => match a {
+                Some(sdp) => {
+                    if let Err(e) = signal.send_answer(sdp, candidate.clone()).await {
+                        let _ = events.send(Err(e)).await;
+                        return;
+                    }
+                }
+                None => break,
+            },
+            e = signal.next_event() => {
+                let end = !matches!(e, Ok(SignalEvent::Offer(_)) | Ok(SignalEvent::Other));
+                if matches!(e, Ok(SignalEvent::Other)) {
+                    continue;
+                }
+                if events.send(e).await.is_err() || end {
+                    break;
+                }
+            }
+        }
+    }
+    signal.leave().await;
 }
 
 fn answer(ep: &mut Endpoint, offer: String) -> anyhow::Result<String> {

@@ -34,7 +34,9 @@ impl Endpoint {
     }
 
     /// Like [`Endpoint::new`], with a crypto provider of the caller's (a
-    /// [`lectern_sfu::srtp::KeyTap`] to read the SRTP keys once connected).
+    /// [`lectern_sfu::srtp::KeyTap`] to read the SRTP keys once connected). With one, only the
+    /// SRTP profiles that `lectern_sfu::srtp` handles are offered (peers such as Janus would
+    /// otherwise pick AES-256-GCM).
     pub async fn with_crypto(
         sending: bool,
         video_only: Option<&str>,
@@ -65,7 +67,9 @@ impl Endpoint {
         let mut settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
         if let Some(c) = crypto {
-            settings = settings.with_crypto_provider(c);
+            settings = settings
+                .with_crypto_provider(c)
+                .with_srtp_protection_profiles(lectern_sfu::srtp::supported_profiles());
         }
         let settings = settings.build();
         let mut pc = RTCPeerConnectionBuilder::new()

@@ -68,6 +68,9 @@ pub struct LoadOptions {
     pub join_timeout: Duration,
     /// Pause between "all viewers receive" and the steady phase.
     pub settle: Duration,
+    /// Threads that run the viewers, each a single-threaded runtime (viewers are dealt out
+    /// round robin); the publisher stays on the caller's runtime.
+    pub viewer_threads: usize,
 }
 
 impl Default for LoadOptions {
@@ -84,6 +87,7 @@ impl Default for LoadOptions {
             janus: JanusOptions::default(),
             join_timeout: Duration::from_secs(30),
             settle: Duration::from_secs(1),
+            viewer_threads: 1,
         }
     }
 }
@@ -140,6 +144,10 @@ pub struct TargetReport {
     /// lost / expected.
     pub loss: f64,
     pub decrypt_errors: u64,
+    /// Over the whole run: datagrams the viewers handed to their `rtc` connections (STUN,
+    /// DTLS, RTCP), and datagrams per socket wake-up.
+    pub rtc_datagrams: u64,
+    pub datagrams_per_wakeup: f64,
     pub server_rss_kib_idle: u64,
     pub server_rss_kib_loaded: u64,
     pub server_rss_kib_per_viewer: f64,
@@ -490,12 +498,14 @@ async fn drive(
     };
 
     // Ramp up.
+    let shards = Shards::new(opts.viewer_threads.max(1))?;
     let window = Window::new();
     let mut viewers = Vec::with_capacity(opts.viewers);
     let ramp_start = Instant::now();
     for i in 0..opts.viewers {
         let v = match server {
-            Server::Lectern(l) => BenchViewer::start(
+            Server::Lectern(l) => BenchViewer::start_on(
+                shards.pick(i),
                 LecternSubscribe::new(
                     &l.ws_url(),
                     l.session,
@@ -504,9 +514,11 @@ async fn drive(
                 ),
                 window.clone(),
             ),
-            Server::Janus(j) => {
-                BenchViewer::start(JanusSubscribe::new(&j.ws_url, j.room, FEED), window.clone())
-            }
+            Server::Janus(j) => BenchViewer::start_on(
+                shards.pick(i),
+                JanusSubscribe::new(&j.ws_url, j.room, FEED),
+                window.clone(),
+            ),
         };
         viewers.push(v);
         let next = ramp_start + Duration::from_secs_f64((i + 1) as f64 / opts.ramp.max(0.001));
@@ -549,6 +561,7 @@ async fn drive(
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut joins = Vec::new();
     let mut viewer_errors = 0;
+    let (mut rtc_datagrams, mut datagrams, mut wakeups) = (0u64, 0u64, 0u64);
     let mut first_error = None;
     for v in &viewers {
         let s = v.stats();
@@ -559,6 +572,9 @@ async fn drive(
         bytes += w.bytes;
         expected += w.expected;
         decrypt_errors += s.decrypt_errors;
+        rtc_datagrams += s.rtc_datagrams;
+        datagrams += s.datagrams;
+        wakeups += s.wakeups;
         latency.merge(&w.latency_us);
         if let Some(f) = s.first_media_ns {
             joins.push(f.saturating_sub(s.started_ns) / 1000);
@@ -624,6 +640,8 @@ async fn drive(
         lost_packets: lost,
         loss: lost as f64 / expected.max(1) as f64,
         decrypt_errors,
+        rtc_datagrams,
+        datagrams_per_wakeup: datagrams as f64 / wakeups.max(1) as f64,
         server_rss_kib_idle: rss_idle,
         server_rss_kib_loaded: rss_loaded,
         server_rss_kib_per_viewer: rss_loaded.saturating_sub(rss_idle) as f64
@@ -636,7 +654,53 @@ async fn drive(
     let stops = viewers.into_iter().map(|v| v.stop());
     futures_util::future::join_all(stops).await;
     let _ = publisher.stop().await;
+    shards.stop();
     Ok(report)
+}
+
+/// Single-threaded runtimes on threads of their own, for the viewers.
+struct Shards {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Shards {
+    fn new(n: usize) -> anyhow::Result<Shards> {
+        let mut s = Shards {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            s.handles.push(rt.handle().clone());
+            s.stops.push(tx);
+            s.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("viewers-{i}"))
+                    .spawn(move || {
+                        let _ = rt.block_on(rx);
+                        rt.shutdown_timeout(Duration::from_secs(1));
+                    })?,
+            );
+        }
+        Ok(s)
+    }
+
+    fn pick(&self, i: usize) -> &tokio::runtime::Handle {
+        &self.handles[i % self.handles.len()]
+    }
+
+    fn stop(self) {
+        drop(self.stops);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Runs the targets one after the other with the same load.
@@ -695,6 +759,8 @@ pub fn table(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> St
         ("lost / expected", "lost_packets"),
         ("", "expected_packets"),
         ("decrypt errors", "decrypt_errors"),
+        ("datagrams to rtc (whole run)", "rtc_datagrams"),
+        ("datagrams per wake-up", "datagrams_per_wakeup"),
         ("server RSS idle (KiB)", "server_rss_kib_idle"),
         ("server RSS loaded (KiB)", "server_rss_kib_loaded"),
         ("server RSS per viewer (KiB)", "server_rss_kib_per_viewer"),

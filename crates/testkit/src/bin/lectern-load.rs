@@ -21,7 +21,7 @@ use lectern_testkit::load::{self, LoadOptions, Target};
 
 const USAGE: &str =
     "lectern-load [--target lectern|janus|both] [--viewers N] [--ramp VIEWERS_PER_S] \
-[--seconds S] [--video-kbps K] [--json] [--server PATH] [--janus PATH] [--janus-loops N]";
+[--seconds S] [--video-kbps K] [--json] [--server PATH] [--janus PATH] [--janus-loops N] [--viewer-threads N] [--join-timeout S]";
 
 fn parse_args() -> anyhow::Result<(Vec<Target>, LoadOptions, bool)> {
     let mut opts = LoadOptions::default();
@@ -45,6 +45,7 @@ fn parse_args() -> anyhow::Result<(Vec<Target>, LoadOptions, bool)> {
             "--video-kbps" => opts.video_kbps = value()?.parse()?,
             "--server" => opts.server = PathBuf::from(value()?),
             "--janus" => opts.janus.binary = PathBuf::from(value()?),
+            "--viewer-threads" => opts.viewer_threads = value()?.parse()?,
             "--janus-loops" => opts.janus.event_loops = value()?.parse()?,
             "--join-timeout" => opts.join_timeout = Duration::from_secs_f64(value()?.parse()?),
             "--json" => json = true,
