@@ -148,12 +148,19 @@ pub struct TargetReport {
     /// DTLS, RTCP), and datagrams per socket wake-up.
     pub rtc_datagrams: u64,
     pub datagrams_per_wakeup: f64,
+    /// The kernel's UDP counters over the steady phase (whole machine, so only meaningful when
+    /// nothing else runs): datagrams dropped because a receive buffer was full (viewers falling
+    /// behind) or a send buffer was full (the server sending faster than the kernel drains).
+    pub udp_rcvbuf_errors: u64,
+    pub udp_sndbuf_errors: u64,
     pub server_rss_kib_idle: u64,
     pub server_rss_kib_loaded: u64,
     pub server_rss_kib_per_viewer: f64,
     /// Viewers that stopped with an error, and the first error.
     pub viewer_errors: u64,
     pub first_viewer_error: Option<String>,
+    /// Whether the publisher was still publishing at the end, and why not.
+    pub publisher_error: Option<String>,
 }
 
 impl TargetReport {
@@ -230,6 +237,24 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+/// (RcvbufErrors, SndbufErrors) from /proc/net/snmp.
+pub fn udp_buffer_errors() -> (u64, u64) {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return (0, 0);
+    };
+    let get = |name: &str| -> u64 {
+        names
+            .split_whitespace()
+            .position(|n| n == name)
+            .and_then(|i| values.split_whitespace().nth(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("RcvbufErrors"), get("SndbufErrors"))
 }
 
 /// A `lectern serve` child process on loopback ports chosen by the OS, with the demo session
@@ -544,6 +569,7 @@ async fn drive(
     let sent0 = publisher.sent_count();
     let cpu0 = cpu_time(pid)?;
     let gen0 = own_cpu_time()?;
+    let udp0 = udp_buffer_errors();
     let t0 = Instant::now();
     window.open();
     tokio::time::sleep(Duration::from_secs_f64(opts.seconds)).await;
@@ -551,9 +577,13 @@ async fn drive(
     let wall = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_time(pid)?;
     let gen1 = own_cpu_time()?;
+    let udp1 = udp_buffer_errors();
     let sent1 = publisher.sent_count();
     let m1 = server.metrics().await;
     let rss_loaded = rss_kib(pid);
+    let publisher_error = publisher
+        .finished()
+        .then(|| "publisher stopped".to_string());
 
     // Collect.
     let mut latency = Histogram::default();
@@ -642,19 +672,26 @@ async fn drive(
         decrypt_errors,
         rtc_datagrams,
         datagrams_per_wakeup: datagrams as f64 / wakeups.max(1) as f64,
+        udp_rcvbuf_errors: udp1.0.saturating_sub(udp0.0),
+        udp_sndbuf_errors: udp1.1.saturating_sub(udp0.1),
         server_rss_kib_idle: rss_idle,
         server_rss_kib_loaded: rss_loaded,
         server_rss_kib_per_viewer: rss_loaded.saturating_sub(rss_idle) as f64
             / opts.viewers.max(1) as f64,
         viewer_errors,
         first_viewer_error: first_error,
+        publisher_error,
     };
 
     // Tear down.
     let stops = viewers.into_iter().map(|v| v.stop());
     futures_util::future::join_all(stops).await;
-    let _ = publisher.stop().await;
+    let stopped = publisher.stop().await;
     shards.stop();
+    let mut report = report;
+    if let (Some(_), Err(e)) = (&report.publisher_error, stopped) {
+        report.publisher_error = Some(format!("{e:#}"));
+    }
     Ok(report)
 }
 
@@ -761,6 +798,8 @@ pub fn table(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> St
         ("decrypt errors", "decrypt_errors"),
         ("datagrams to rtc (whole run)", "rtc_datagrams"),
         ("datagrams per wake-up", "datagrams_per_wakeup"),
+        ("UDP rcvbuf drops (kernel)", "udp_rcvbuf_errors"),
+        ("UDP sndbuf drops (kernel)", "udp_sndbuf_errors"),
         ("server RSS idle (KiB)", "server_rss_kib_idle"),
         ("server RSS loaded (KiB)", "server_rss_kib_loaded"),
         ("server RSS per viewer (KiB)", "server_rss_kib_per_viewer"),
@@ -806,6 +845,9 @@ pub fn table(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> St
     for r in &reports {
         if let Some(e) = &r.first_viewer_error {
             out.push_str(&format!("{}: first viewer error: {e}\n", r.target.name()));
+        }
+        if let Some(e) = &r.publisher_error {
+            out.push_str(&format!("{}: publisher: {e}\n", r.target.name()));
         }
     }
     out

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use lectern_proto::{
-    ClientMsg, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source, TrackId,
+    ClientMsg, Offer, PcKind, Ping, PublishedMid, ServerMsg, SessionId, Source, TrackId,
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -119,16 +119,21 @@ pub trait PublishSignal: Send + 'static {
     fn leave(&mut self) -> impl Future<Output = ()> + Send;
 }
 
-/// lectern's signalling for the facilitator's publish connection.
+/// lectern's signalling for the facilitator's publish connection. Pings every 10 s, as the
+/// protocol asks (the server closes connections that send nothing for 30 s).
 pub struct LecternPublish {
     signal: Signal,
+    ping: tokio::time::Interval,
 }
 
 impl LecternPublish {
     /// Joins with the facilitator key.
     pub async fn join(ws_url: &str, session: SessionId, key: &str) -> anyhow::Result<Self> {
         let (signal, _joined) = Signal::join(ws_url, session, key, "Headless facilitator").await?;
-        Ok(LecternPublish { signal })
+        let mut ping = tokio::time::interval(Duration::from_secs(10));
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.reset();
+        Ok(LecternPublish { signal, ping })
     }
 }
 
@@ -158,7 +163,14 @@ impl PublishSignal for LecternPublish {
     }
 
     async fn next_event(&mut self) -> anyhow::Result<PublishEvent> {
-        Ok(match self.signal.next_msg().await {
+        let m = tokio::select! {
+            _ = self.ping.tick() => {
+                self.signal.send(&ClientMsg::Ping(Ping { id: None })).await?;
+                return Ok(PublishEvent::Other);
+            }
+            m = self.signal.next_msg() => m,
+        };
+        Ok(match m {
             Some(Ok(ServerMsg::TrackPublished(t))) => {
                 PublishEvent::TrackPublished(t.track.source, t.track.id)
             }
@@ -211,6 +223,11 @@ impl Publisher {
             }
         }
         Ok(Publisher { shared, stop, task })
+    }
+
+    /// Whether the publisher's task ended (left, or failed: [`Publisher::stop`] says why).
+    pub fn finished(&self) -> bool {
+        self.task.is_finished()
     }
 
     /// Packets sent so far (cheaper than [`Publisher::sent`]).
