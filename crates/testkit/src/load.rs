@@ -446,6 +446,8 @@ pub fn histogram_quantile(before: &[(f64, f64)], after: &[(f64, f64)], p: f64) -
     Some(prev.0)
 }
 
+// One per run: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Server {
     Lectern(LecternProcess),
     Janus(JanusServer),
