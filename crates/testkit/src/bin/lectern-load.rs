@@ -9,9 +9,18 @@
 //! target/release/lectern-load --target lectern --viewers 200 --ramp 50 --json
 //! ```
 //!
+//! Flags: `--target lectern|janus|both` (default both), `--viewers N` (20), `--ramp V` viewers
+//! started per second (50), `--seconds S` steady phase (10), `--video-kbps K` (1500),
+//! `--json` (one object `{"lectern": {...}, "janus": {...}, "ratios": {...}}`),
+//! `--server PATH` (default: `lectern` beside this binary), `--janus PATH` (`/usr/bin/janus`),
+//! `--janus-loops N` (Janus media threads, default the core count), `--viewer-threads N`
+//! (threads for the viewers, 1), `--join-timeout S` (30).
+//!
 //! Janus gathers no ICE candidates on loopback interfaces, so its run adds 127.0.0.2 on an `ifb`
-//! interface (`lectern-j0`) and removes it afterwards: run as root (see
-//! `lectern_testkit::janus`). What each figure means: `lectern_testkit::load`.
+//! interface (`lectern-j0`) and on `lo`, and removes both afterwards: run as root (see
+//! `lectern_testkit::janus`). What each figure means: `lectern_testkit::load`. `LECTERN_LOG`
+//! sets the generator's own log filter; `LECTERN_JANUS_DEBUG` Janus's debug level and
+//! `LECTERN_JANUS_KEEP=1` keeps Janus's folder (configuration and log) in the temp dir.
 
 use std::path::PathBuf;
 use std::time::Duration;
