@@ -108,4 +108,16 @@ async fn load_generator_drives_lectern_and_janus() {
     assert!(ratio > 0.0, "{json}");
     assert!(json["ratios"]["received_packets"].as_f64().is_some());
     assert!(!load::table(Some(&lectern), Some(&janus)).is_empty());
+    let text = load::combined_json_text(Some(&lectern), Some(&janus));
+    assert!(text.starts_with("{\"lectern\":"), "{text}");
+    let parsed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    for target in ["lectern", "janus", "ratios"] {
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v[target]
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(keys(&parsed), keys(&json), "{target} in the text form");
+    }
 }

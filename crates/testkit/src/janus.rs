@@ -50,7 +50,7 @@ pub const FEED: u64 = 4242;
 /// How to run Janus.
 #[derive(Clone, Debug)]
 pub struct JanusOptions {
-    /// The `janus` binary.
+    /// The `janus` binary (`LECTERN_JANUS`, else `/usr/bin/janus`).
     pub binary: PathBuf,
     /// Folder with `plugins/` and `transports/` (Debian's by default).
     pub lib_dir: PathBuf,
@@ -63,7 +63,9 @@ pub struct JanusOptions {
 impl Default for JanusOptions {
     fn default() -> Self {
         Self {
-            binary: PathBuf::from("/usr/bin/janus"),
+            binary: std::env::var_os("LECTERN_JANUS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/usr/bin/janus")),
             lib_dir: PathBuf::from(JANUS_LIB),
             event_loops: std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -203,6 +203,16 @@ pub fn combined_json(lectern: Option<&TargetReport>, janus: Option<&TargetReport
     Value::Object(out)
 }
 
+/// [`combined_json`] as text with the keys in the order lectern, janus, ratios.
+pub fn combined_json_text(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> String {
+    let all = combined_json(lectern, janus);
+    let parts: Vec<String> = ["lectern", "janus", "ratios"]
+        .into_iter()
+        .filter_map(|k| all.get(k).map(|v| format!("\"{k}\":{v}")))
+        .collect();
+    format!("{{{}}}", parts.join(","))
+}
+
 // ------------------------------------------------------------------------------------------------
 // Processes
 

@@ -12,7 +12,7 @@
 //! Flags: `--target lectern|janus|both` (default both), `--viewers N` (20), `--ramp V` viewers
 //! started per second (50), `--seconds S` steady phase (10), `--video-kbps K` (1500),
 //! `--json` (one object `{"lectern": {...}, "janus": {...}, "ratios": {...}}`),
-//! `--server PATH` (default: `lectern` beside this binary), `--janus PATH` (`/usr/bin/janus`),
+//! `--server PATH` (default: `lectern` beside this binary), `--janus PATH` (`$LECTERN_JANUS` or `/usr/bin/janus`),
 //! `--janus-loops N` (Janus media threads, default the core count), `--viewer-threads N`
 //! (threads for the viewers, 1), `--join-timeout S` (30).
 //!
@@ -82,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
     let (targets, opts, json) = parse_args()?;
     let (lectern, janus) = load::run(&targets, &opts).await?;
     if json {
-        println!("{}", load::combined_json(lectern.as_ref(), janus.as_ref()));
+        println!(
+            "{}",
+            load::combined_json_text(lectern.as_ref(), janus.as_ref())
+        );
     } else {
         print!("{}", load::table(lectern.as_ref(), janus.as_ref()));
     }
