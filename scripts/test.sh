@@ -2,8 +2,9 @@
 # Runs lectern's whole test suite: formatting, lints, unit, integration and end-to-end tests
 # (headless Rust WebRTC clients and headless Chromium with a fake camera and microphone).
 #
-# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr` and `iptables` packages, and root
-# (one test blocks UDP on loopback). When run as root on a machine
+# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr`, `iptables`, `janus` and `iproute2`
+# packages, and root (one test blocks UDP on loopback; the load generator's smoke test gives Janus a
+# loopback-range address on an interface of its own). When run as root on a machine
 # with apt, missing packages are installed; otherwise the script stops and names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,9 @@ command -v "${LECTERN_CHROMIUM:-/usr/bin/chromium}" >/dev/null 2>&1 || need+=(ch
 [ -x "${LECTERN_FIREFOX:-/usr/bin/firefox-esr}" ] || need+=(firefox-esr)
 # The ICE-TCP test blocks UDP on loopback with iptables (and so runs as root).
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# The load generator's smoke test compares with Janus, and gives Janus a loopback alias with `ip`.
+[ -x "${LECTERN_JANUS:-/usr/bin/janus}" ] || need+=(janus)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 //! Chromium. One test binary, so the suite links once.
 
 mod bad_input;
+mod bench;
 mod browser;
 mod firefox;
 mod media;

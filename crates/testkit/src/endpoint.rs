@@ -30,6 +30,18 @@ impl Endpoint {
     /// reports); both deliver keyframe requests and NACKs to the application. `video_only`
     /// restricts the video codecs to one mime type.
     pub async fn new(sending: bool, video_only: Option<&str>) -> anyhow::Result<Endpoint> {
+        Self::with_crypto(sending, video_only, None).await
+    }
+
+    /// Like [`Endpoint::new`], with a crypto provider of the caller's (a
+    /// [`lectern_sfu::srtp::KeyTap`] to read the SRTP keys once connected). With one, only the
+    /// SRTP profiles that `lectern_sfu::srtp` handles are offered (peers such as Janus would
+    /// otherwise pick AES-256-GCM).
+    pub async fn with_crypto(
+        sending: bool,
+        video_only: Option<&str>,
+        crypto: Option<std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider>>,
+    ) -> anyhow::Result<Endpoint> {
         let socket = lectern_sfu::net::udp_socket(([127, 0, 0, 1], 0).into())?;
         let local = socket.local_addr()?;
         let mut media = MediaEngine::default();
@@ -52,9 +64,14 @@ impl Endpoint {
                 .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
         }
         .with(Slot::from(11_500), lectern_sfu::peer::RtcpToSfu::default());
-        let settings = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .build();
+        let mut settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        if let Some(c) = crypto {
+            settings = settings
+                .with_crypto_provider(c)
+                .with_srtp_protection_profiles(lectern_sfu::srtp::supported_profiles());
+        }
+        let settings = settings.build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_setting_engine(settings)
@@ -78,6 +95,16 @@ impl Endpoint {
                 .socket
                 .try_send_to(&out.message, out.transport.peer_addr);
         }
+    }
+
+    /// This endpoint's host candidate as an SDP `candidate:` value (for trickling).
+    pub fn candidate(&self) -> anyhow::Result<String> {
+        Ok(lectern_sfu::peer::host_candidate(
+            "udp",
+            self.local,
+            rtc::ice::tcp_type::TcpType::Unspecified,
+        )?
+        .candidate)
     }
 
     pub fn handle_datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant) {

@@ -3,21 +3,43 @@
 //! - [`Signal`]: the WebSocket signalling client;
 //! - [`Publisher`]: joins as facilitator and sends synthetic VP8 + Opus RTP;
 //! - [`Viewer`]: joins as participant, answers the server's offers and records what arrives;
-//! - [`browser`]: a small DevTools-protocol driver for headless Chromium.
+//! - [`browser`]: a small DevTools-protocol driver for headless Chromium;
+//! - [`BenchViewer`]: a lean viewer for load generation that decrypts RTP itself, generic over
+//!   its signalling (lectern's or, through [`janus`], the Janus video room's);
+//! - [`load`]: the load generator behind `lectern-load` (one publisher, N viewers, lectern and
+//!   Janus side by side).
+//!
+//! The load generator runs the release binaries:
+//!
+//! ```text
+//! cargo build --release -p lectern -p lectern-testkit
+//! target/release/lectern-load --viewers 400 --seconds 20            # lectern, then Janus
+//! target/release/lectern-load --target lectern --viewers 200 --json
+//! ```
+//!
+//! Janus comes from Debian's `janus` package; adding its loopback alias needs root (see
+//! [`janus`]).
 //!
 //! Synthetic payloads carry a packet index and the send time (see [`media`]), so a test can
 //! match every received packet with the sent one and measure latency on one host clock.
 
 #![forbid(unsafe_code)]
 
+pub mod bench_viewer;
 pub mod browser;
 mod endpoint;
 pub mod firefox;
+pub mod hist;
+pub mod janus;
+pub mod load;
 pub mod media;
 mod publisher;
 mod signal;
 mod viewer;
 
-pub use publisher::{Publisher, PublisherOptions, SentPacket};
+pub use bench_viewer::{BenchStats, BenchViewer, LecternSubscribe, ViewerSignal};
+pub use publisher::{
+    LecternPublish, PublishEvent, PublishSignal, Publisher, PublisherOptions, SentPacket,
+};
 pub use signal::Signal;
 pub use viewer::{ReceivedPacket, Viewer, ViewerOptions};

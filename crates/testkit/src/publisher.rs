@@ -2,6 +2,7 @@
 //! (synthetic Opus), and counts the keyframe requests it receives.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use lectern_proto::{
-    ClientMsg, Offer, PcKind, PublishedMid, ServerMsg, SessionId, Source, TrackId,
+    ClientMsg, Offer, PcKind, Ping, PublishedMid, ServerMsg, SessionId, Source, TrackId,
 };
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
@@ -80,6 +81,114 @@ pub struct Publisher {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
+/// What the publisher's signalling reports while media flows.
+#[derive(Debug)]
+pub enum PublishEvent {
+    /// The server announced a published track.
+    TrackPublished(Source, TrackId),
+    /// The session ended or the channel closed.
+    Ended,
+    /// Anything else.
+    Other,
+}
+
+/// The signalling of a publishing connection (the client offers, the server answers), so the
+/// same synthetic camera can publish to lectern or to another SFU.
+pub trait PublishSignal: Send + 'static {
+    /// Sends the offer (with which mid carries which source) and returns the server's answer.
+    /// `candidate` is the client's host candidate, for signalling that wants it trickled.
+    fn publish(
+        &mut self,
+        sdp: String,
+        tracks: Vec<PublishedMid>,
+        candidate: String,
+    ) -> impl Future<Output = anyhow::Result<String>> + Send;
+    /// The next event. Must be cancel-safe: it runs in a `select!` with the media.
+    fn next_event(&mut self) -> impl Future<Output = anyhow::Result<PublishEvent>> + Send;
+    /// Whether the server announces tracks ([`PublishEvent::TrackPublished`]); if so, the
+    /// publisher is ready only once every source was announced.
+    fn announces_tracks(&self) -> bool {
+        true
+    }
+    /// Whether the server says the publication is live (for servers that say so after the
+    /// connection is up, e.g. Janus's `webrtcup`); the publisher is ready only then.
+    fn is_live(&self) -> bool {
+        true
+    }
+    /// Leaves politely.
+    fn leave(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// lectern's signalling for the facilitator's publish connection. Pings every 10 s, as the
+/// protocol asks (the server closes connections that send nothing for 30 s).
+pub struct LecternPublish {
+    signal: Signal,
+    ping: tokio::time::Interval,
+}
+
+impl LecternPublish {
+    /// Joins with the facilitator key.
+    pub async fn join(ws_url: &str, session: SessionId, key: &str) -> anyhow::Result<Self> {
+        let (signal, _joined) = Signal::join(ws_url, session, key, "Headless facilitator").await?;
+        let mut ping = tokio::time::interval(Duration::from_secs(10));
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.reset();
+        Ok(LecternPublish { signal, ping })
+    }
+}
+
+impl PublishSignal for LecternPublish {
+    async fn publish(
+        &mut self,
+        sdp: String,
+        tracks: Vec<PublishedMid>,
+        _candidate: String,
+    ) -> anyhow::Result<String> {
+        self.signal
+            .send(&ClientMsg::Offer(Offer {
+                pc: PcKind::Publish,
+                sdp,
+                tracks,
+            }))
+            .await?;
+        self.signal
+            .wait_for(Duration::from_secs(10), |m| match m {
+                ServerMsg::Answer(a) => Some(Ok(a.sdp.clone())),
+                ServerMsg::Error(e) => {
+                    Some(Err(anyhow!("offer refused: {} {}", e.code, e.message)))
+                }
+                _ => None,
+            })
+            .await?
+    }
+
+    async fn next_event(&mut self) -> anyhow::Result<PublishEvent> {
+        let m = tokio::select! {
+            _ = self.ping.tick() => {
+                self.signal.send(&ClientMsg::Ping(Ping { id: None })).await?;
+                return Ok(PublishEvent::Other);
+            }
+            m = self.signal.next_msg() => m,
+        };
+        Ok(match m {
+            Some(Ok(ServerMsg::TrackPublished(t))) => {
+                PublishEvent::TrackPublished(t.track.source, t.track.id)
+            }
+            Some(Ok(ServerMsg::SessionEnded(_))) | None => PublishEvent::Ended,
+            Some(Ok(ServerMsg::Error(e))) => {
+                tracing::warn!("publisher got error {} {}", e.code, e.message);
+                PublishEvent::Other
+            }
+            Some(Ok(_)) => PublishEvent::Other,
+            Some(Err(e)) => bail!("signalling: {e}"),
+        })
+    }
+
+    async fn leave(&mut self) {
+        let _ = self.signal.send(&ClientMsg::Leave).await;
+    }
+}
+
 impl Publisher {
     /// Joins with the facilitator key, publishes, and returns once media flows and the server
     /// has announced the tracks.
@@ -89,7 +198,16 @@ impl Publisher {
         key: &str,
         opts: PublisherOptions,
     ) -> anyhow::Result<Publisher> {
-        let (signal, _joined) = Signal::join(ws_url, session, key, "Headless facilitator").await?;
+        let signal = LecternPublish::join(ws_url, session, key).await?;
+        Publisher::start_with(signal, opts).await
+    }
+
+    /// Publishes over any signalling; returns once media flows (and, if the signalling
+    /// announces tracks, once every source was announced).
+    pub async fn start_with<S: PublishSignal>(
+        signal: S,
+        opts: PublisherOptions,
+    ) -> anyhow::Result<Publisher> {
         let shared = Arc::new(Shared::default());
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -105,6 +223,16 @@ impl Publisher {
             }
         }
         Ok(Publisher { shared, stop, task })
+    }
+
+    /// Whether the publisher's task ended (left, or failed: [`Publisher::stop`] says why).
+    pub fn finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Packets sent so far (cheaper than [`Publisher::sent`]).
+    pub fn sent_count(&self) -> usize {
+        self.shared.sent.lock().map(|s| s.len()).unwrap_or(0)
     }
 
     /// The track id the server gave a source.
@@ -145,8 +273,8 @@ struct Outgoing {
     seq: u16,
 }
 
-async fn run(
-    mut signal: Signal,
+async fn run<S: PublishSignal>(
+    mut signal: S,
     opts: PublisherOptions,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
@@ -217,20 +345,7 @@ async fn run(
             source: Source::Microphone,
         });
     }
-    signal
-        .send(&ClientMsg::Offer(Offer {
-            pc: PcKind::Publish,
-            sdp: offer.sdp,
-            tracks,
-        }))
-        .await?;
-    let answer = signal
-        .wait_for(Duration::from_secs(10), |m| match m {
-            ServerMsg::Answer(a) => Some(Ok(a.sdp.clone())),
-            ServerMsg::Error(e) => Some(Err(anyhow!("offer refused: {} {}", e.code, e.message))),
-            _ => None,
-        })
-        .await??;
+    let answer = signal.publish(offer.sdp, tracks, ep.candidate()?).await?;
     ep.pc
         .set_remote_description(
             Instant::now(),
@@ -356,16 +471,14 @@ async fn run(
                 let data = buf[..n].to_vec();
                 ep.handle_datagram(&data, from, Instant::now());
             }
-            m = signal.next_msg() => match m {
-                Some(Ok(ServerMsg::TrackPublished(t))) => {
+            e = signal.next_event() => match e? {
+                PublishEvent::TrackPublished(source, id) => {
                     if let Ok(mut tr) = shared.tracks.lock() {
-                        tr.insert(t.track.source, t.track.id);
+                        tr.insert(source, id);
                     }
                 }
-                Some(Ok(ServerMsg::SessionEnded(_))) | None => break,
-                Some(Ok(ServerMsg::Error(e))) => tracing::warn!("publisher got error {} {}", e.code, e.message),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("signalling: {e}"),
+                PublishEvent::Ended => break,
+                PublishEvent::Other => {}
             },
             _ = tokio::time::sleep(wake) => ep.on_timer(),
         }
@@ -385,18 +498,20 @@ async fn run(
                 }
             }
         }
-        let announced = shared
-            .tracks
-            .lock()
-            .map(|t| t.len() == if opts.audio { 2 } else { 1 })
-            .unwrap_or(false);
+        let announced = signal.is_live()
+            && (!signal.announces_tracks()
+                || shared
+                    .tracks
+                    .lock()
+                    .map(|t| t.len() == if opts.audio { 2 } else { 1 })
+                    .unwrap_or(false));
         if connected && announced {
             if let Some(r) = ready.take() {
                 let _ = r.send(());
             }
         }
     }
-    let _ = signal.send(&ClientMsg::Leave).await;
+    signal.leave().await;
     let _ = ep.pc.close();
     ep.flush();
     Ok(())
