@@ -8,19 +8,26 @@
 //! lectern's protocol, [`crate::janus::JanusSubscribe`] the Janus video room's.
 
 use std::future::Future;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSliceMut};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use lectern_proto::{Answer, ClientMsg, PcKind, Ping, ServerMsg, SessionId};
 use lectern_sfu::srtp::{KeyTap, SrtpError, SrtpKeys};
+use nix::sys::socket::{
+    recvmmsg, recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, RecvMsg,
+    SockaddrIn,
+};
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::sansio::Protocol;
+use tokio::io::Interest;
 use tokio::sync::{mpsc, watch};
 
 use crate::endpoint::Endpoint;
@@ -176,8 +183,11 @@ pub struct WindowStats {
     pub bytes: u64,
     /// Packets the sequence numbers say were sent in the window (per SSRC, highest − first + 1).
     pub expected: u64,
-    /// Receive time − send stamp, µs.
+    /// Receive time − send stamp, µs, with the kernel's receive time (`SO_TIMESTAMPNS`): what
+    /// the server and the network took, not how long the viewer took to read it.
     pub latency_us: Histogram,
+    /// The same with the time the viewer read the packet (adds the generator's own delay).
+    pub read_latency_us: Histogram,
     streams: Vec<StreamWindow>,
 }
 
@@ -268,8 +278,17 @@ fn payload_offset(p: &[u8]) -> Option<usize> {
 }
 
 /// Counts one plaintext RTP packet.
-fn count(stats: &mut BenchStats, kinds: &[Kind; 128], window: bool, p: &[u8], wire_len: usize) {
-    let recv_ns = media::now_ns();
+/// Counts one plaintext RTP packet that the kernel received at `recv_ns` and the viewer read at
+/// `read_ns` (both on [`media::now_ns`]'s clock).
+fn count(
+    stats: &mut BenchStats,
+    kinds: &[Kind; 128],
+    window: bool,
+    p: &[u8],
+    wire_len: usize,
+    recv_ns: u64,
+    read_ns: u64,
+) {
     stats.first_media_ns.get_or_insert(recv_ns);
     let kind = kinds[(p[1] & 0x7f) as usize];
     match kind {
@@ -319,8 +338,22 @@ fn count(stats: &mut BenchStats, kinds: &[Kind; 128], window: bool, p: &[u8], wi
             if sent_ns > 0 && sent_ns <= recv_ns {
                 w.latency_us.record((recv_ns - sent_ns) / 1000);
             }
+            if sent_ns > 0 && sent_ns <= read_ns {
+                w.read_latency_us.record((read_ns - sent_ns) / 1000);
+            }
         }
     }
+}
+
+/// How a bench viewer reads its socket.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchOptions {
+    /// `None`: read when the socket is readable (a wake-up per datagram burst). `Some(t)`: read
+    /// on a timer every `t` (every 2 ms until the fast path is up), draining the socket with
+    /// `recvmmsg`; the socket is then not registered with the runtime at all. Fewer wake-ups
+    /// and system calls; the kernel's receive times keep the latency and join figures exact,
+    /// only the read latency grows by up to `t`.
+    pub read_interval: Option<Duration>,
 }
 
 /// A running bench viewer.
@@ -333,7 +366,12 @@ pub struct BenchViewer {
 impl BenchViewer {
     /// Starts a viewer in its own task: signalling, ICE and DTLS, then counting.
     pub fn start<S: ViewerSignal>(signal: S, window: Arc<Window>) -> BenchViewer {
-        Self::start_on(&tokio::runtime::Handle::current(), signal, window)
+        Self::start_on(
+            &tokio::runtime::Handle::current(),
+            signal,
+            window,
+            BenchOptions::default(),
+        )
     }
 
     /// Like [`BenchViewer::start`], on a given runtime (the load generator keeps viewers on
@@ -342,6 +380,7 @@ impl BenchViewer {
         rt: &tokio::runtime::Handle,
         signal: S,
         window: Arc<Window>,
+        opts: BenchOptions,
     ) -> BenchViewer {
         let shared = Arc::new(Mutex::new(BenchStats {
             started_ns: media::now_ns(),
@@ -350,7 +389,7 @@ impl BenchViewer {
         let (stop, stop_rx) = watch::channel(false);
         let s = shared.clone();
         let task = rt.spawn(async move {
-            if let Err(e) = run(signal, s.clone(), window, stop_rx).await {
+            if let Err(e) = run(signal, s.clone(), window, opts, stop_rx).await {
                 if let Ok(mut st) = s.lock() {
                     st.error = Some(format!("{e:#}"));
                 }
@@ -384,16 +423,44 @@ impl BenchViewer {
 }
 
 /// Datagrams handled per wake-up before yielding to other viewers.
-const BATCH: usize = 64;
+const BATCH: usize = 16;
 
 async fn run<S: ViewerSignal>(
     mut signal: S,
     shared: Arc<Mutex<BenchStats>>,
     window: Arc<Window>,
+    opts: BenchOptions,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let tap = KeyTap::new()?;
-    let mut ep = Endpoint::with_crypto(false, None, Some(tap.clone())).await?;
+    // A plain non-blocking socket: in timer mode no reactor watches it (no epoll event per
+    // datagram); in readiness mode `ready` registers its descriptor (it must drop first).
+    let mut ep = Endpoint::std_with_crypto(Some(tap.clone())).await?;
+    setsockopt(&ep.socket, sockopt::ReceiveTimestampns, &true)?;
+    let fd = ep.socket.as_raw_fd();
+    let mut reader = Reader::new(if opts.read_interval.is_some() {
+        BATCH
+    } else {
+        1
+    });
+    let ready = match opts.read_interval {
+        // A duplicate descriptor of the same socket, registered with the runtime: its readiness
+        // wakes the loop, which reads through `fd`.
+        None => Some(tokio::net::UdpSocket::from_std(ep.socket.try_clone()?)?),
+        Some(_) => None,
+    };
+    // Until the fast path is up, read every 2 ms so that ICE and DTLS are not slowed down (the
+    // join time counts them), then every `read_interval`.
+    let ticker = |t: Duration| {
+        // Spread the viewers' ticks over the period.
+        let phase = t.mul_f64(rand::random::<f64>());
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + phase, t);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        i
+    };
+    let mut tick = opts
+        .read_interval
+        .map(|t| ticker(t.min(Duration::from_millis(2))));
     let offer = signal.first_offer().await?;
     let mut kinds = kinds_of(&offer);
     let sdp = answer(&mut ep, offer)?;
@@ -407,7 +474,6 @@ async fn run<S: ViewerSignal>(
 
     let mut srtp: Option<rtc::srtp::context::Context> = None;
     let mut connected = false;
-    let mut buf = vec![0u8; 2048];
     let sleep = tokio::time::sleep(Duration::from_millis(1));
     tokio::pin!(sleep);
     // The connection's timers only move when it handled something, so its next deadline is
@@ -425,21 +491,47 @@ async fn run<S: ViewerSignal>(
         let mut to_rtc = false;
         tokio::select! {
             biased;
-            r = ep.socket.readable() => {
-                if let Err(e) = r {
-                    break Err(e.into());
+            r = async {
+                match (tick.as_mut(), ready.as_ref()) {
+                    (Some(t), _) => {
+                        t.tick().await;
+                        Ok(None)
+                    }
+                    (None, Some(r)) => r.readable().await.map(|()| Some(r)),
+                    (None, None) => std::future::pending().await,
                 }
+            } => {
+                let guard = match r {
+                    Ok(g) => g,
+                    Err(e) => break Err(e.into()),
+                };
                 let in_window = window.is_open();
                 let mut stats = None;
                 let mut read = 0u64;
                 let mut to_conn = 0u64;
-                for _ in 0..BATCH {
-                    let (n, from) = match ep.socket.try_recv_from(&mut buf) {
-                        Ok(x) => x,
+                // Readiness mode reads one datagram per call and yields after BATCH; timer mode
+                // drains the socket with `recvmmsg`.
+                let mut calls = 0;
+                loop {
+                    if guard.is_some() && calls == BATCH {
+                        break;
+                    }
+                    calls += 1;
+                    let got = match guard {
+                        // `try_io` clears the runtime's readiness when the read would block.
+                        Some(sock) => sock.try_io(Interest::READABLE, || reader.read(fd)),
+                        None => reader.read(fd),
+                    };
+                    let got = match got {
+                        Ok(k) => k,
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e.into()),
                     };
-                    let d = &buf[..n];
+                    let read_ns = media::now_ns();
+                    for i in 0..got {
+                    let (n, from, kernel_ns) = reader.meta[i];
+                    let recv_ns = if kernel_ns > 0 { kernel_ns.min(read_ns) } else { read_ns };
+                    let d = &reader.bufs[i][..n];
                     read += 1;
                     match srtp.as_mut() {
                         Some(ctx) if is_rtp(d) => {
@@ -448,7 +540,7 @@ async fn run<S: ViewerSignal>(
                                 None => stats.insert(shared.lock().map_err(|_| anyhow!("poisoned"))?),
                             };
                             match ctx.decrypt_rtp(d) {
-                                Ok(p) => count(st, &kinds, in_window, &p, n),
+                                Ok(p) => count(st, &kinds, in_window, &p, n, recv_ns, read_ns),
                                 Err(_) => st.decrypt_errors += 1,
                             }
                         }
@@ -457,6 +549,11 @@ async fn run<S: ViewerSignal>(
                             to_rtc = true;
                             to_conn += 1;
                         }
+                    }
+                    }
+                    if guard.is_none() && got < reader.bufs.len() {
+                        // A short batch: the socket is (nearly) empty; the next tick reads on.
+                        break;
                     }
                 }
                 let mut st = match stats {
@@ -506,6 +603,9 @@ async fn run<S: ViewerSignal>(
             match SrtpKeys::from_connection(&mut ep.pc, &tap, Instant::now()) {
                 Ok(keys) => {
                     srtp = Some(keys.remote_context()?);
+                    if let Some(t) = opts.read_interval {
+                        tick = Some(ticker(t));
+                    }
                     if let Ok(mut st) = shared.lock() {
                         st.fast_path = true;
                     }
@@ -527,7 +627,8 @@ async fn run<S: ViewerSignal>(
                 if let Ok(mut st) = shared.lock() {
                     st.slow_path_packets += 1;
                     let n = raw.len();
-                    count(&mut st, &kinds, window.is_open(), &raw, n);
+                    let t = media::instant_ns(m.now);
+                    count(&mut st, &kinds, window.is_open(), &raw, n, t, t);
                 }
             }
         }
@@ -572,7 +673,107 @@ async fn signal_task<S: ViewerSignal>(
     signal.leave().await;
 }
 
-fn answer(ep: &mut Endpoint, offer: String) -> anyhow::Result<String> {
+/// `now_ns()` − realtime, to put the kernel's receive times (`CLOCK_REALTIME`) on
+/// [`media::now_ns`]'s clock.
+fn realtime_offset() -> i128 {
+    static OFFSET: OnceLock<i128> = OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        i128::from(media::now_ns()) - real
+    })
+}
+
+fn kernel_ns(m: &RecvMsg<'_, '_, SockaddrIn>) -> u64 {
+    if let Ok(cmsgs) = m.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(t) = c {
+                let real = i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec());
+                return (real + realtime_offset()).max(0) as u64;
+            }
+        }
+    }
+    0
+}
+
+fn from_addr(a: Option<SockaddrIn>) -> SocketAddr {
+    a.map(|a| SocketAddr::V4(a.into()))
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// Reads datagrams with their kernel receive times into buffers it keeps: one per call
+/// (`recvmsg`) or up to a batch per call (`recvmmsg`).
+struct Reader {
+    bufs: Vec<Vec<u8>>,
+    /// (length, sender, kernel receive time) of what the last call read.
+    meta: Vec<(usize, SocketAddr, u64)>,
+    cmsg: Vec<u8>,
+    batch: bool,
+}
+
+impl Reader {
+    fn new(batch: usize) -> Reader {
+        let cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        Reader {
+            bufs: (0..batch.max(1)).map(|_| vec![0u8; 2048]).collect(),
+            meta: Vec::with_capacity(batch.max(1)),
+            batch: batch > 1,
+            cmsg,
+        }
+    }
+
+    /// Reads what is there (non-blocking); `WouldBlock` when nothing is.
+    fn read(&mut self, fd: RawFd) -> std::io::Result<usize> {
+        self.meta.clear();
+        if !self.batch {
+            let r = recv_stamped(fd, &mut self.bufs[0], &mut self.cmsg)?;
+            self.meta.push(r);
+        } else {
+            {
+                // Headers hold raw pointers (not `Send`), so they live only for the call.
+                let mut headers = MultiHeaders::<SockaddrIn>::preallocate(
+                    self.bufs.len(),
+                    Some(self.cmsg.clone()),
+                );
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+                    self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+                let res = recvmmsg(
+                    fd,
+                    &mut headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )
+                .map_err(std::io::Error::from)?;
+                for m in res {
+                    self.meta
+                        .push((m.bytes, from_addr(m.address), kernel_ns(&m)));
+                }
+                if self.meta.is_empty() {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+            }
+        }
+        Ok(self.meta.len())
+    }
+}
+
+/// One datagram, non-blocking, with the kernel's receive time on [`media::now_ns`]'s clock
+/// (0 if the kernel gave none).
+fn recv_stamped(
+    fd: RawFd,
+    buf: &mut [u8],
+    cmsg: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr, u64)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let m = recvmsg::<SockaddrIn>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT)
+        .map_err(std::io::Error::from)?;
+    Ok((m.bytes, from_addr(m.address), kernel_ns(&m)))
+}
+
+fn answer(ep: &mut Endpoint<std::net::UdpSocket>, offer: String) -> anyhow::Result<String> {
     let desc = RTCSessionDescription::offer(offer).map_err(|e| anyhow!("{e}"))?;
     ep.pc
         .set_remote_description(Instant::now(), desc)
@@ -625,12 +826,15 @@ mod tests {
             p.extend_from_slice(&seq.to_be_bytes());
             p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7]);
             p.extend_from_slice(&media::vp8_payload(1, true, false, 40));
-            count(&mut st, &kinds, true, &p, p.len());
+            let recv = media::now_ns() + 10_000_000;
+            count(&mut st, &kinds, true, &p, p.len(), recv, recv + 10_000_000);
         }
         let w = st.window();
         assert_eq!(w.packets, 4);
         assert_eq!(w.video_packets, 4);
         assert_eq!(w.expected, 5, "0 was lost across the wrap");
         assert_eq!(w.latency_us.count(), 4);
+        assert_eq!(w.read_latency_us.count(), 4);
+        assert!(w.read_latency_us.percentile(0.5) > w.latency_us.percentile(0.5));
     }
 }

@@ -18,10 +18,43 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 
-pub(crate) struct Endpoint {
+pub(crate) struct Endpoint<S = UdpSocket> {
     pub pc: RTCPeerConnection,
-    pub socket: UdpSocket,
+    pub socket: S,
     pub local: SocketAddr,
+}
+
+/// A socket an endpoint can send through without blocking: tokio's, or a plain non-blocking
+/// std socket that no reactor watches (the bench viewer reads that one on a timer).
+pub(crate) trait SendTo {
+    fn send_now(&self, buf: &[u8], to: SocketAddr) -> std::io::Result<usize>;
+}
+
+impl SendTo for UdpSocket {
+    fn send_now(&self, buf: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.try_send_to(buf, to)
+    }
+}
+
+impl SendTo for std::net::UdpSocket {
+    fn send_now(&self, buf: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.send_to(buf, to)
+    }
+}
+
+impl Endpoint<std::net::UdpSocket> {
+    /// A receiving endpoint (as [`Endpoint::with_crypto`]) on a plain non-blocking std socket,
+    /// not registered with any reactor.
+    pub async fn std_with_crypto(
+        crypto: Option<std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider>>,
+    ) -> anyhow::Result<Endpoint<std::net::UdpSocket>> {
+        let ep = Endpoint::with_crypto(false, None, crypto).await?;
+        Ok(Endpoint {
+            pc: ep.pc,
+            socket: ep.socket.into_std()?,
+            local: ep.local,
+        })
+    }
 }
 
 impl Endpoint {
@@ -87,13 +120,13 @@ impl Endpoint {
         .map_err(|e| anyhow!("{e}"))?;
         Ok(Endpoint { pc, socket, local })
     }
+}
 
+impl<S: SendTo> Endpoint<S> {
     /// Sends what the connection has to send (a full socket buffer drops, as a network would).
     pub fn flush(&mut self) {
         while let Some(out) = self.pc.poll_write() {
-            let _ = self
-                .socket
-                .try_send_to(&out.message, out.transport.peer_addr);
+            let _ = self.socket.send_now(&out.message, out.transport.peer_addr);
         }
     }
 

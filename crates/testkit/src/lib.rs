@@ -37,7 +37,7 @@ mod publisher;
 mod signal;
 mod viewer;
 
-pub use bench_viewer::{BenchStats, BenchViewer, LecternSubscribe, ViewerSignal};
+pub use bench_viewer::{BenchOptions, BenchStats, BenchViewer, LecternSubscribe, ViewerSignal};
 pub use publisher::{
     LecternPublish, PublishEvent, PublishSignal, Publisher, PublisherOptions, SentPacket,
 };

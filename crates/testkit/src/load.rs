@@ -8,9 +8,10 @@
 //! - server CPU (user + system from /proc/PID/stat) per packet the viewers received, its share
 //!   of a core, and for lectern also per packet of its own forwarded counter;
 //! - packets and Mbit/s the viewers received, loss from sequence gaps;
-//! - forwarding latency (receive time − send stamp in the payload, one host clock), with the
-//!   generator's own CPU share and CPU per received packet beside it, since the generator
-//!   shares the machine; for lectern, the SFU's own fan-out time from `lectern_fanout_seconds`
+//! - forwarding latency: the kernel's receive time at the viewer's socket (`SO_TIMESTAMPNS`)
+//!   − the send stamp in the payload (one host clock), so the viewers' own reading delay is
+//!   not in it; the read latency (when the viewer read it) beside it, and the generator's own
+//!   CPU share and CPU per received packet, since the generator shares the machine; for lectern, the SFU's own fan-out time from `lectern_fanout_seconds`
 //!   when the server exports it;
 //! - join time: signalling start → first media packet at the viewer;
 //! - server RSS idle (before the publisher) and loaded.
@@ -30,7 +31,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::bench_viewer::{BenchViewer, LecternSubscribe, Window};
+use crate::bench_viewer::{BenchOptions, BenchViewer, LecternSubscribe, Window};
 use crate::hist::Histogram;
 use crate::janus::{JanusOptions, JanusPublish, JanusServer, JanusSubscribe, FEED};
 use crate::{LecternPublish, Publisher, PublisherOptions};
@@ -71,6 +72,9 @@ pub struct LoadOptions {
     /// Threads that run the viewers, each a single-threaded runtime (viewers are dealt out
     /// round robin); the publisher stays on the caller's runtime.
     pub viewer_threads: usize,
+    /// How the viewers read their sockets: on a timer (default every 20 ms, see
+    /// [`BenchOptions::read_interval`]) or, with `None`, on readiness.
+    pub read_interval: Option<Duration>,
 }
 
 impl Default for LoadOptions {
@@ -88,6 +92,7 @@ impl Default for LoadOptions {
             join_timeout: Duration::from_secs(30),
             settle: Duration::from_secs(1),
             viewer_threads: 1,
+            read_interval: Some(Duration::from_millis(20)),
         }
     }
 }
@@ -124,10 +129,16 @@ pub struct TargetReport {
     pub server_cpu_us_per_packet: f64,
     /// Server CPU µs per packet of the server's own counter (lectern).
     pub server_cpu_us_per_counted_packet: Option<f64>,
-    /// Receive time − send stamp as viewers measured it (includes the generator's own time).
+    /// Kernel receive time at the viewer's socket (`SO_TIMESTAMPNS`) − send stamp in the
+    /// payload: publisher's send path + server + loopback, not the viewer's reading delay.
     pub latency_us_p50: u64,
     pub latency_us_p99: u64,
     pub latency_us_max: u64,
+    /// The time the viewer read the packet − send stamp (adds the generator's own queueing).
+    pub read_latency_us_p50: u64,
+    pub read_latency_us_p99: u64,
+    /// The viewers' read interval (null: on readiness).
+    pub read_interval_ms: Option<f64>,
     /// The SFU's own fan-out time (lectern's `lectern_fanout_seconds`, when exported).
     pub fanout_us_p50: Option<f64>,
     pub fanout_us_p99: Option<f64>,
@@ -537,6 +548,9 @@ async fn drive(
     // Ramp up.
     let shards = Shards::new(opts.viewer_threads.max(1))?;
     let window = Window::new();
+    let bench = BenchOptions {
+        read_interval: opts.read_interval,
+    };
     let mut viewers = Vec::with_capacity(opts.viewers);
     let ramp_start = Instant::now();
     for i in 0..opts.viewers {
@@ -550,11 +564,13 @@ async fn drive(
                     &format!("viewer {i}"),
                 ),
                 window.clone(),
+                bench,
             ),
             Server::Janus(j) => BenchViewer::start_on(
                 shards.pick(i),
                 JanusSubscribe::new(&j.ws_url, j.room, FEED),
                 window.clone(),
+                bench,
             ),
         };
         viewers.push(v);
@@ -599,6 +615,7 @@ async fn drive(
 
     // Collect.
     let mut latency = Histogram::default();
+    let mut read_latency = Histogram::default();
     let (mut packets, mut video, mut audio, mut bytes, mut expected, mut decrypt_errors) =
         (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     let mut joins = Vec::new();
@@ -618,6 +635,7 @@ async fn drive(
         datagrams += s.datagrams;
         wakeups += s.wakeups;
         latency.merge(&w.latency_us);
+        read_latency.merge(&w.read_latency_us);
         if let Some(f) = s.first_media_ns {
             joins.push(f.saturating_sub(s.started_ns) / 1000);
         }
@@ -671,6 +689,9 @@ async fn drive(
         latency_us_p50: latency.percentile(0.5),
         latency_us_p99: latency.percentile(0.99),
         latency_us_max: latency.max(),
+        read_latency_us_p50: read_latency.percentile(0.5),
+        read_latency_us_p99: read_latency.percentile(0.99),
+        read_interval_ms: opts.read_interval.map(|d| d.as_secs_f64() * 1000.0),
         fanout_us_p50: fanout(0.5),
         fanout_us_p99: fanout(0.99),
         generator_cpu_share: gen_cpu / wall,
@@ -797,6 +818,8 @@ pub fn table(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> St
         ("latency p50 (µs)", "latency_us_p50"),
         ("latency p99 (µs)", "latency_us_p99"),
         ("latency max (µs)", "latency_us_max"),
+        ("read latency p50 (µs)", "read_latency_us_p50"),
+        ("read latency p99 (µs)", "read_latency_us_p99"),
         ("SFU fan-out p50 (µs)", "fanout_us_p50"),
         ("SFU fan-out p99 (µs)", "fanout_us_p99"),
         ("generator CPU share", "generator_cpu_share"),

@@ -14,7 +14,8 @@
 //! `--json` (one object `{"lectern": {...}, "janus": {...}, "ratios": {...}}`),
 //! `--server PATH` (default: `lectern` beside this binary), `--janus PATH` (`$LECTERN_JANUS` or `/usr/bin/janus`),
 //! `--janus-loops N` (Janus media threads, default the core count), `--viewer-threads N`
-//! (threads for the viewers, 1), `--join-timeout S` (30).
+//! (threads for the viewers, 1), `--read-interval-ms MS` (viewers read their sockets on a timer
+//! every MS, 20 by default; 0 = on readiness), `--join-timeout S` (30).
 //!
 //! Janus gathers no ICE candidates on loopback interfaces, so its run adds 127.0.0.2 on an `ifb`
 //! interface (`lectern-j0`) and on `lo`, and removes both afterwards: run as root (see
@@ -30,7 +31,7 @@ use lectern_testkit::load::{self, LoadOptions, Target};
 
 const USAGE: &str =
     "lectern-load [--target lectern|janus|both] [--viewers N] [--ramp VIEWERS_PER_S] \
-[--seconds S] [--video-kbps K] [--json] [--server PATH] [--janus PATH] [--janus-loops N] [--viewer-threads N] [--join-timeout S]";
+[--seconds S] [--video-kbps K] [--json] [--server PATH] [--janus PATH] [--janus-loops N] [--viewer-threads N] [--read-interval-ms MS] [--join-timeout S]";
 
 fn parse_args() -> anyhow::Result<(Vec<Target>, LoadOptions, bool)> {
     let mut opts = LoadOptions::default();
@@ -55,6 +56,10 @@ fn parse_args() -> anyhow::Result<(Vec<Target>, LoadOptions, bool)> {
             "--server" => opts.server = PathBuf::from(value()?),
             "--janus" => opts.janus.binary = PathBuf::from(value()?),
             "--viewer-threads" => opts.viewer_threads = value()?.parse()?,
+            "--read-interval-ms" => {
+                let ms: f64 = value()?.parse()?;
+                opts.read_interval = (ms > 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+            }
             "--janus-loops" => opts.janus.event_loops = value()?.parse()?,
             "--join-timeout" => opts.join_timeout = Duration::from_secs_f64(value()?.parse()?),
             "--json" => json = true,
