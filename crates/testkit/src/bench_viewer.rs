@@ -1,8 +1,12 @@
 //! A lean viewer for load generation: ICE and DTLS go through a real `rtc` connection, but once
 //! the connection is up the SRTP keys are read through a [`KeyTap`] and RTP datagrams skip the
 //! `rtc` pipeline: they are decrypted with a plain SRTP context, their header and synthetic
-//! payload (index, send time) are read, and only counters and a latency histogram are kept.
+//! payload (index, send time) are read, and only counters and latency histograms are kept.
 //! STUN, DTLS and RTCP still go to the connection, so ICE consent keeps working.
+//!
+//! Every datagram carries the kernel's receive time (`SO_TIMESTAMPNS`), so latency and join
+//! figures do not include the viewer's own reading delay. The socket is read either when it is
+//! readable or, cheaper, on a timer that drains it with `recvmmsg` ([`BenchOptions`]).
 //!
 //! The viewer is generic over its signalling ([`ViewerSignal`]): [`LecternSubscribe`] speaks
 //! lectern's protocol, [`crate::janus::JanusSubscribe`] the Janus video room's.

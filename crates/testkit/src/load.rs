@@ -122,6 +122,10 @@ pub struct TargetReport {
     /// lectern's own `lectern_rtp_packets_forwarded_total` over the steady phase.
     pub server_counted_packets: Option<u64>,
     pub server_counted_pps: Option<f64>,
+    /// lectern's `lectern_send_drops_total` and `lectern_inbox_drops_total` over the steady
+    /// phase, when it exports them.
+    pub server_send_drops: Option<u64>,
+    pub server_inbox_drops: Option<u64>,
     pub server_cpu_seconds: f64,
     /// Server CPU time / wall time (1.0 = one core busy).
     pub server_cpu_share: f64,
@@ -648,16 +652,11 @@ async fn drive(
     let lost = expected.saturating_sub(packets);
     let server_cpu = (cpu1 - cpu0).as_secs_f64();
     let gen_cpu = (gen1 - gen0).as_secs_f64();
-    let counted = match (&m0, &m1) {
-        (Some(a), Some(b)) => {
-            let name = "lectern_rtp_packets_forwarded_total";
-            match (metric(a, name), metric(b, name)) {
-                (Some(x), Some(y)) => Some((y - x).max(0.0) as u64),
-                _ => None,
-            }
-        }
-        _ => None,
+    let delta = |name: &str| -> Option<u64> {
+        let (a, b) = (metric(m0.as_deref()?, name)?, metric(m1.as_deref()?, name)?);
+        Some((b - a).max(0.0) as u64)
     };
+    let counted = delta("lectern_rtp_packets_forwarded_total");
     let fanout = |p: f64| -> Option<f64> {
         let name = "lectern_fanout_seconds";
         let before = histogram_buckets(m0.as_deref()?, name);
@@ -682,6 +681,8 @@ async fn drive(
         received_mbps: bytes as f64 * 8.0 / wall / 1e6,
         server_counted_packets: counted,
         server_counted_pps: counted.map(|c| c as f64 / wall),
+        server_send_drops: delta("lectern_send_drops_total"),
+        server_inbox_drops: delta("lectern_inbox_drops_total"),
         server_cpu_seconds: server_cpu,
         server_cpu_share: server_cpu / wall,
         server_cpu_us_per_packet: server_cpu * 1e6 / packets.max(1) as f64,
@@ -812,6 +813,8 @@ pub fn table(lectern: Option<&TargetReport>, janus: Option<&TargetReport>) -> St
         ("received packets/s", "received_pps"),
         ("received Mbit/s", "received_mbps"),
         ("server's own counter", "server_counted_packets"),
+        ("server send drops", "server_send_drops"),
+        ("server inbox drops", "server_inbox_drops"),
         ("server CPU share of a core", "server_cpu_share"),
         ("server CPU µs/packet", "server_cpu_us_per_packet"),
         ("  per counted packet", "server_cpu_us_per_counted_packet"),
