@@ -58,6 +58,8 @@ const CONTROL_QUEUE: usize = 1024;
 pub const OUTBOUND_QUEUE: usize = 256;
 /// How often the room looks after keyframe requests and publishes counters.
 const TICK: Duration = Duration::from_millis(100);
+/// Datagrams held per connection while its remote description is not set yet.
+const EARLY_DATAGRAMS: usize = 16;
 /// Retransmission cache sizes (packets).
 const VIDEO_CACHE: usize = 1024;
 const AUDIO_CACHE: usize = 128;
@@ -184,6 +186,8 @@ struct Conn {
     /// Subscribe connections: the SRTP key tap, and the media egress once DTLS is done.
     tap: Option<Arc<KeyTap>>,
     egress: Option<Egress>,
+    /// Datagrams that arrived before the remote description was set (replayed after it).
+    early: Vec<MediaIn>,
 }
 
 /// A viewer connection's own path for forwarded media: SRTP in place, then straight to the
@@ -581,7 +585,11 @@ impl RoomTask {
             .set_remote_description(now, desc)
             .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
         self.io.flush(conn, &mut self.counters);
+        let early = std::mem::take(&mut conn.early);
         self.schedule(conn_id);
+        for m in early {
+            self.on_media(MediaIn { at: now, ..m });
+        }
         if let Some(m) = self.members.get_mut(&peer) {
             m.negotiating = false;
         }
@@ -657,6 +665,7 @@ impl RoomTask {
                 remote: None,
                 tap,
                 egress: None,
+                early: Vec::new(),
             },
         );
         Ok(id)
@@ -950,13 +959,23 @@ impl RoomTask {
     // ------------------------------------------------------------------------------------------
     // Media
 
-    fn on_media(&mut self, m: MediaIn) {
-        if let Some(tcp) = m.tcp {
+    fn on_media(&mut self, mut m: MediaIn) {
+        if let Some(tcp) = m.tcp.take() {
             self.io.tcp.insert(m.from, tcp);
         }
         let Some(conn) = self.conns.get_mut(&m.conn) else {
             return;
         };
+        if conn.pc.remote_description().is_none() {
+            // A viewer starts its connectivity checks as soon as it has our offer, so its first
+            // STUN request can arrive before its answer has come through signalling; without
+            // the answer the request would go unanswered and the viewer would retry only after
+            // its check interval (~200 ms). Held here and handled once the answer is applied.
+            if conn.early.len() < EARLY_DATAGRAMS {
+                conn.early.push(m);
+            }
+            return;
+        }
         let protocol = if m.over_tcp {
             TransportProtocol::TCP
         } else {
