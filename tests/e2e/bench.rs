@@ -60,6 +60,10 @@ async fn load_generator_drives_lectern_and_janus() {
         lectern.server_counted_packets.unwrap_or(0) > 0,
         "lectern's own counter is read"
     );
+    assert!(
+        lectern.fanout_us_p50.is_some_and(|us| us > 0.0),
+        "lectern's fan-out histogram is read ({lectern:?})"
+    );
     let janus = load::run_target(Target::Janus, &opts)
         .await
         .expect("janus run (needs Debian package janus, and root for its loopback alias)");
