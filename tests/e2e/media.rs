@@ -76,7 +76,9 @@ fn of_track(v: &Viewer, track: TrackId) -> Vec<ReceivedPacket> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_viewers_receive_every_packet_with_consistent_headers() -> anyhow::Result<()> {
-    let t = TestServer::start().await?;
+    // Fan-outs split from 4 viewers on, so the split path (several threads sealing and sending
+    // the legs of one room) carries this test.
+    let t = TestServer::start_with(|a| a.fanout_split = Some(4)).await?;
     let mut viewers = Vec::new();
     for _ in 0..20 {
         viewers.push(t.viewer(quiet()).await?);

@@ -75,6 +75,12 @@ pub struct ServeArgs {
     #[arg(long, env = "LECTERN_KEYFRAME_INTERVAL_MS", default_value_t = 500)]
     pub keyframe_interval_ms: u64,
 
+    /// A fan-out of one packet to at least this many viewers is split across the cores (0:
+    /// never). Default: 96 on machines with 4 cores or more, never on smaller ones (where the
+    /// handover costs more than it saves once the cores are busy; see docs/benchmarks.md).
+    #[arg(long, env = "LECTERN_FANOUT_SPLIT")]
+    pub fanout_split: Option<usize>,
+
     /// Do not create the demo course on first start.
     #[arg(long, env = "LECTERN_NO_DEMO")]
     pub no_demo: bool,
@@ -114,6 +120,7 @@ impl ServeArgs {
             public_url: None,
             grace_seconds: 120,
             keyframe_interval_ms: 500,
+            fanout_split: None,
             no_demo: false,
         }
     }

@@ -95,6 +95,14 @@ impl Server {
             ice_tcp: !args.no_ice_tcp,
             grace: Duration::from_secs(args.grace_seconds),
             keyframe_interval: Duration::from_millis(args.keyframe_interval_ms.max(1)),
+            fanout_split: args.fanout_split.unwrap_or_else(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if cores >= 4 {
+                    96
+                } else {
+                    0
+                }
+            }),
         })
         .await
         .with_context(|| format!("binding the media port {}", args.media))?;

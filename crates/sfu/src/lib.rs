@@ -65,6 +65,8 @@ pub struct SfuConfig {
     pub grace: Duration,
     /// Minimum spacing of keyframe requests to one published track.
     pub keyframe_interval: Duration,
+    /// A fan-out to at least this many viewers is split across threads (0: never).
+    pub fanout_split: usize,
 }
 
 impl Default for SfuConfig {
@@ -75,6 +77,7 @@ impl Default for SfuConfig {
             ice_tcp: true,
             grace: Duration::from_secs(120),
             keyframe_interval: Duration::from_millis(500),
+            fanout_split: 96,
         }
     }
 }

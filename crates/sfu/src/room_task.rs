@@ -2,6 +2,7 @@
 //! every published track and every viewer leg, all behind `&mut self`. No locks on the media
 //! path; the only shared state it touches is the route table, when connections open and close.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -93,7 +94,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
             shared: shared.clone(),
             tcp: HashMap::new(),
             local: shared.announce.addr,
-            batch: SendBatch::new(),
         },
         media_tx,
         conns: HashMap::new(),
@@ -105,6 +105,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         counters: Counters::default(),
         evict: Vec::new(),
         stop: None,
+        plan: Vec::new(),
     };
     tokio::spawn(task.run(control_rx, media_rx));
     control_tx
@@ -117,8 +118,30 @@ struct Io {
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     /// The address announced in candidates (the local side of every transport context).
     local: SocketAddr,
-    /// Forwarded media waiting for one `sendmmsg`.
-    batch: SendBatch,
+}
+
+thread_local! {
+    /// Forwarded media waiting for one `sendmmsg`, per thread: the room task's and, for large
+    /// fan-outs, the helper threads'. Always flushed before the work that filled it returns.
+    static BATCH: RefCell<SendBatch> = RefCell::new(SendBatch::new());
+}
+
+/// What queueing packets did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Queued {
+    sent: bool,
+    dropped: u64,
+}
+
+/// One viewer's share of a fan-out, decided on the room task and carried out on any thread.
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    leg: usize,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+    to: SocketAddr,
+    tcp: bool,
 }
 
 impl Io {
@@ -144,11 +167,19 @@ impl Io {
     }
 
     /// Hands the batched datagrams to the kernel (never waits; refusals are counted drops).
-    fn flush_batch(&mut self, counters: &mut Counters) {
-        if !self.batch.is_empty() {
-            let f = self.batch.flush(&*self.shared.udp);
-            counters.send_drops += f.dropped as u64;
-        }
+    fn flush_batch(&self, counters: &mut Counters) {
+        counters.send_drops += self.flush_thread_batch();
+    }
+
+    /// Flushes the current thread's batch; returns the datagrams dropped.
+    fn flush_thread_batch(&self) -> u64 {
+        BATCH.with_borrow_mut(|b| {
+            if b.is_empty() {
+                0
+            } else {
+                b.flush(&*self.shared.udp).dropped as u64
+            }
+        })
     }
 
     /// One datagram (or ICE-TCP frame) to a peer, without waiting.
@@ -193,7 +224,9 @@ struct Conn {
 /// A viewer connection's own path for forwarded media: SRTP in place, then straight to the
 /// socket, bypassing the connection's write pipeline.
 struct Egress {
-    srtp: SrtpSender,
+    /// The connection's keys; each leg derives its own `SrtpSender` from them (its SSRC is its
+    /// own, so the legs never share a nonce), which lets legs be protected on any thread.
+    keys: SrtpKeys,
     to: SocketAddr,
     tcp: bool,
 }
@@ -252,6 +285,8 @@ struct ViewerLeg {
     /// Payload type on this viewer's connection, known once its negotiation completes.
     payload_type: Option<u8>,
     leg: Leg,
+    /// This leg's SRTP sender, from its connection's keys once it is up.
+    srtp: Option<SrtpSender>,
     /// SRTP rollover counter of this leg's SSRC.
     roc: Rollover,
     /// Sent so far, for sender reports.
@@ -276,10 +311,10 @@ impl ViewerLeg {
         ts: u32,
         now: Instant,
     ) -> bool {
-        let payload = &packet.payload[..];
-        self.packets = self.packets.wrapping_add(1);
-        self.octets = self.octets.wrapping_add(payload.len() as u32);
-        let Some(egress) = &mut conn.egress else {
+        let Some(egress) = &conn.egress else {
+            let payload = &packet.payload[..];
+            self.packets = self.packets.wrapping_add(1);
+            self.octets = self.octets.wrapping_add(payload.len() as u32);
             let mut out = packet.clone();
             out.header.ssrc = self.ssrc;
             out.header.payload_type = payload_type;
@@ -293,9 +328,49 @@ impl ViewerLeg {
             io.flush(conn, counters);
             return sent;
         };
-        if io.batch.is_full() {
-            io.flush_batch(counters);
+        if !self.ensure_srtp(egress) {
+            return false;
         }
+        let (to, tcp) = (egress.to, egress.tcp);
+        let out = self.seal_into_batch(io, packet, payload_type, seq, ts, to, tcp);
+        counters.send_drops += out.dropped;
+        out.sent
+    }
+
+    /// Gives the leg its own SRTP sender from its connection's keys (once).
+    fn ensure_srtp(&mut self, egress: &Egress) -> bool {
+        if self.srtp.is_none() {
+            match egress.keys.sender() {
+                Ok(s) => self.srtp = Some(s),
+                Err(e) => {
+                    tracing::warn!("SRTP sender for a leg: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Writes, protects and queues one packet for this viewer in the current thread's batch
+    /// (flushing it when full). Needs nothing but the leg itself, so legs of one room can be
+    /// served by several threads at once.
+    #[allow(clippy::too_many_arguments)]
+    fn seal_into_batch(
+        &mut self,
+        io: &Io,
+        packet: &rtp::Packet,
+        payload_type: u8,
+        seq: u16,
+        ts: u32,
+        to: SocketAddr,
+        tcp: bool,
+    ) -> Queued {
+        let Some(srtp) = &mut self.srtp else {
+            return Queued::default();
+        };
+        let payload = &packet.payload[..];
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload.len() as u32);
         let header = OutHeader {
             marker: packet.header.marker,
             payload_type,
@@ -304,26 +379,30 @@ impl ViewerLeg {
             ssrc: self.ssrc,
         };
         let roc = self.roc.roc_for(seq);
-        let buf = io.batch.slot();
-        match egress.srtp.seal_rtp(buf, &header, payload, roc) {
-            Ok(n) if egress.tcp => {
-                let frame = Bytes::copy_from_slice(&buf[..n]);
-                io.tcp
-                    .get(&egress.to)
-                    .is_some_and(|w| w.try_send(frame).is_ok())
+        BATCH.with_borrow_mut(|batch| {
+            let mut out = Queued::default();
+            if batch.is_full() {
+                out.dropped += batch.flush(&*io.shared.udp).dropped as u64;
             }
-            Ok(n) => {
-                io.batch.push(n, egress.to);
-                true
+            let buf = batch.slot();
+            match srtp.seal_rtp(buf, &header, payload, roc) {
+                Ok(n) if tcp => {
+                    let frame = Bytes::copy_from_slice(&buf[..n]);
+                    out.sent = io.tcp.get(&to).is_some_and(|w| w.try_send(frame).is_ok());
+                }
+                Ok(n) => {
+                    batch.push(n, to);
+                    out.sent = true;
+                }
+                Err(e) => {
+                    // Only a packet too big for a datagram slot gets here (a publisher's
+                    // oversized packet); it is dropped for every viewer.
+                    tracing::trace!("SRTP protect: {e}");
+                    out.dropped += 1;
+                }
             }
-            Err(e) => {
-                // Only a packet too big for a datagram slot gets here (a publisher's oversized
-                // packet); it is dropped for every viewer.
-                tracing::trace!("SRTP protect: {e}");
-                counters.send_drops += 1;
-                false
-            }
-        }
+            out
+        })
     }
 
     /// The publisher's sender report, as this viewer sees the stream: its SSRC, its timestamps
@@ -358,6 +437,8 @@ struct RoomTask {
     /// Peers to remove once the current notices are out (they stopped reading).
     evict: Vec<PeerId>,
     stop: Option<Stop>,
+    /// The current fan-out's planned sends (reused).
+    plan: Vec<Planned>,
 }
 
 /// Why a room task stops.
@@ -855,6 +936,7 @@ impl RoomTask {
             ssrc,
             payload_type: None,
             leg: Leg::new(p.codec.is_video(), p.rtc_codec.clock_rate),
+            srtp: None,
             roc: Rollover::default(),
             packets: 0,
             octets: 0,
@@ -1219,7 +1301,10 @@ impl RoomTask {
         if p.latest_seq.is_none_or(|l| seq_newer(incoming.seq, l)) {
             p.latest_seq = Some(incoming.seq);
         }
-        for leg in &mut p.viewers {
+        // Decisions are taken here, in order; the sealing and sending of the planned packets
+        // (the expensive part) may then be split across threads.
+        self.plan.clear();
+        for (i, leg) in p.viewers.iter_mut().enumerate() {
             let Some(pt) = leg.payload_type else { continue };
             // A leg must not start (bind to a keyframe) before its viewer can receive.
             let Some(c) = self.conns.get_mut(&leg.conn).filter(|c| c.connected) else {
@@ -1228,11 +1313,28 @@ impl RoomTask {
             let Decision::Forward { seq, ts } = leg.leg.decide(&incoming) else {
                 continue;
             };
-            let out = &mut self.io;
-            if leg.send(out, &mut self.counters, c, &packet, pt, seq, ts, now) {
-                self.counters.forwarded += 1;
+            match &c.egress {
+                Some(e) if leg.ensure_srtp(e) => self.plan.push(Planned {
+                    leg: i,
+                    pt,
+                    seq,
+                    ts,
+                    to: e.to,
+                    tcp: e.tcp,
+                }),
+                Some(_) => {}
+                None => {
+                    let out = &mut self.io;
+                    if leg.send(out, &mut self.counters, c, &packet, pt, seq, ts, now) {
+                        self.counters.forwarded += 1;
+                    }
+                }
             }
         }
+        let split = self.io.shared.config.fanout_split;
+        let done = fan_out(&self.io, &mut p.viewers, &self.plan, &packet, split);
+        self.counters.forwarded += done.sent;
+        self.counters.send_drops += done.dropped;
         self.io.flush_batch(&mut self.counters);
         self.io.shared.stats.fanout.record(started.elapsed());
     }
@@ -1523,13 +1625,68 @@ impl RoomTask {
     }
 }
 
+/// What a fan-out did.
+#[derive(Clone, Copy, Debug, Default)]
+struct FanOut {
+    sent: u64,
+    dropped: u64,
+}
+
+/// Seals and sends the planned packets (`plan` is in leg order). A large fan-out is split in
+/// two halves of the legs, the second served by another thread of the pool while this one does
+/// the first, recursively; each thread fills and flushes its own batch.
+fn fan_out(
+    io: &Io,
+    legs: &mut [ViewerLeg],
+    plan: &[Planned],
+    packet: &rtp::Packet,
+    split: usize,
+) -> FanOut {
+    fan_out_from(io, legs, 0, plan, packet, split)
+}
+
+fn fan_out_from(
+    io: &Io,
+    legs: &mut [ViewerLeg],
+    base: usize,
+    plan: &[Planned],
+    packet: &rtp::Packet,
+    split: usize,
+) -> FanOut {
+    if split > 0 && plan.len() >= split.max(2) {
+        let half = plan.len() / 2;
+        let split_leg = plan[half].leg - base;
+        let (plan_a, plan_b) = plan.split_at(half);
+        let (legs_a, legs_b) = legs.split_at_mut(split_leg);
+        let (a, b) = rayon::join(
+            || fan_out_from(io, legs_a, base, plan_a, packet, split),
+            || fan_out_from(io, legs_b, base + split_leg, plan_b, packet, split),
+        );
+        return FanOut {
+            sent: a.sent + b.sent,
+            dropped: a.dropped + b.dropped,
+        };
+    }
+    let mut out = FanOut::default();
+    for p in plan {
+        let Some(leg) = legs.get_mut(p.leg - base) else {
+            continue;
+        };
+        let q = leg.seal_into_batch(io, packet, p.pt, p.seq, p.ts, p.to, p.tcp);
+        out.sent += u64::from(q.sent);
+        out.dropped += q.dropped;
+    }
+    out.dropped += io.flush_thread_batch();
+    out
+}
+
 /// The egress of a subscribe connection whose DTLS handshake is done: its SRTP keys from the
 /// tap, and where its peer is. `None` (logged) leaves the connection on its own write path.
 fn open_egress(conn: &mut Conn, now: Instant) -> Option<Egress> {
     let tap = conn.tap.as_ref()?;
     let (to, tcp) = conn.remote?;
-    match SrtpKeys::from_connection(&mut conn.pc, tap, now).and_then(|k| k.sender()) {
-        Ok(srtp) => Some(Egress { srtp, to, tcp }),
+    match SrtpKeys::from_connection(&mut conn.pc, tap, now) {
+        Ok(keys) => Some(Egress { keys, to, tcp }),
         Err(e) => {
             tracing::warn!("no SRTP egress for a viewer, using the slow path: {e}");
             None
