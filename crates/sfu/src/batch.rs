@@ -1,6 +1,6 @@
 //! Batched UDP sends for the fan-out: packets for many viewers are built into one arena and
 //! handed to the kernel with one `sendmmsg(2)` per [`BATCH`] datagrams instead of one `sendto`
-//! each. The arena is allocated once per room; building a packet writes straight into its slot,
+//! each. The arena is allocated once per thread; building a packet writes straight into its slot,
 //! so the payload is copied once per viewer, where it is also encrypted.
 
 use std::cell::RefCell;
