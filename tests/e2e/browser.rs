@@ -163,12 +163,15 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
             "participant {i}: audio decodes"
         );
     }
-    // RTCP reports flow both ways: the server's sender reports reach participants, its receiver
+    // RTCP reports flow both ways: the server's sender reports (the publisher's, translated to
+    // each viewer's stream, with that viewer's own counts) reach participants, its receiver
     // reports reach the facilitator.
     let reports = r#"(async (pcName, type) => {
       const pc = window.lecternClient[pcName];
       let n = 0;
-      (await pc.getStats()).forEach(r => { if (r.type === type) n++; });
+      (await pc.getStats()).forEach(r => {
+        if (r.type === type && (type !== 'remote-outbound-rtp' || r.packetsSent > 0)) n++;
+      });
       return n;
     })"#;
     b.wait_for(
