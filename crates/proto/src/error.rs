@@ -25,6 +25,9 @@ pub enum ErrorCode {
     Busy,
     Replaced,
     Idle,
+    RecordingFailed,
+    UnknownRecording,
+    BadRange,
     Internal,
 }
 
@@ -49,6 +52,9 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Replaced => "replaced",
             ErrorCode::Idle => "idle",
+            ErrorCode::RecordingFailed => "recording_failed",
+            ErrorCode::UnknownRecording => "unknown_recording",
+            ErrorCode::BadRange => "bad_range",
             ErrorCode::Internal => "internal",
         }
     }
@@ -86,14 +92,15 @@ impl ErrorCode {
             | ErrorCode::AlreadyJoined => 400,
             ErrorCode::BadKey => 401,
             ErrorCode::Forbidden => 403,
-            ErrorCode::UnknownSession => 404,
+            ErrorCode::UnknownSession | ErrorCode::UnknownRecording => 404,
             ErrorCode::Idle => 408,
             ErrorCode::Replaced => 409,
             ErrorCode::SessionOver => 410,
             ErrorCode::TooLarge => 413,
+            ErrorCode::BadRange => 416,
             ErrorCode::UnsupportedCodec => 415,
             ErrorCode::Busy => 503,
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::RecordingFailed => 500,
         }
     }
 }

@@ -54,3 +54,7 @@ uuid_id!(
     /// while its publisher reconnects.
     TrackId
 );
+uuid_id!(
+    /// One recording of a session: from a start to a stop of the recorder, on one timeline.
+    RecordingId
+);

@@ -12,7 +12,7 @@ mod ids;
 mod messages;
 
 pub use error::{ErrorCode, ProtocolError};
-pub use ids::{PeerId, SessionId, TrackId};
+pub use ids::{PeerId, RecordingId, SessionId, TrackId};
 pub use messages::*;
 
 /// The protocol version this crate speaks.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, PeerId, ProtocolError, SessionId, TrackId};
+use crate::{ErrorCode, PeerId, ProtocolError, RecordingId, SessionId, TrackId};
 
 /// What a peer may do in a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,6 +148,10 @@ pub enum ClientMsg {
     Answer(Answer),
     Candidate(Candidate),
     EndSession,
+    /// Facilitator: start recording the session.
+    StartRecording,
+    /// Facilitator: stop recording.
+    StopRecording,
     Leave,
     Ping(Ping),
 }
@@ -160,6 +164,8 @@ impl ClientMsg {
         "answer",
         "candidate",
         "end_session",
+        "start_recording",
+        "stop_recording",
         "leave",
         "ping",
     ];
@@ -172,6 +178,8 @@ impl ClientMsg {
             ClientMsg::Answer(_) => "answer",
             ClientMsg::Candidate(_) => "candidate",
             ClientMsg::EndSession => "end_session",
+            ClientMsg::StartRecording => "start_recording",
+            ClientMsg::StopRecording => "stop_recording",
             ClientMsg::Leave => "leave",
             ClientMsg::Ping(_) => "ping",
         }
@@ -205,6 +213,36 @@ pub struct TrackInfo {
     pub paused: bool,
 }
 
+/// Whether the session is being recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Not recording.
+    #[default]
+    Off,
+    /// The facilitator asked; the recorder is being set up.
+    Starting,
+    /// Recording: everything published is archived.
+    On,
+    /// The recorder failed (for example, the disk is full); nothing is being recorded.
+    Failed,
+}
+
+/// The recording indicator: sent to everyone whenever it changes, and in `joined`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingFrame {
+    pub state: RecordingState,
+    /// The recording in progress (state `on`), or the one that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingId>,
+    /// When the recording started (`on`): milliseconds since the UNIX epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// Why the recorder failed (`failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Joined {
     pub protocol: u32,
@@ -213,6 +251,8 @@ pub struct Joined {
     pub session: SessionInfo,
     pub participants: Vec<Participant>,
     pub tracks: Vec<TrackInfo>,
+    #[serde(default)]
+    pub recording: RecordingFrame,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +325,7 @@ pub enum ServerMsg {
     ParticipantLeft(ParticipantLeft),
     SessionState(SessionStateFrame),
     SessionEnded(SessionEnded),
+    Recording(RecordingFrame),
     Pong(Ping),
     Error(ErrorFrame),
 }

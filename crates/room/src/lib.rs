@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use lectern_proto::{
-    EndReason, ErrorCode, Participant, PeerId, ProtocolError, Role, ServerMsg, SessionInfo,
-    SessionState, SessionStateFrame, Source, TrackId, TrackInfo,
+    EndReason, ErrorCode, Participant, PeerId, ProtocolError, RecordingFrame, RecordingId,
+    RecordingState, Role, ServerMsg, SessionInfo, SessionState, SessionStateFrame, Source, TrackId,
+    TrackInfo,
 };
 
 /// Who owns published tracks across reconnections.
@@ -50,6 +51,10 @@ pub enum Notice {
     Disconnect { peer: PeerId, error: ProtocolError },
     /// The session is over; every member has been sent `session_ended`.
     Ended { reason: EndReason },
+    /// Set up a recorder; answer with [`Room::recorder_started`] or [`Room::recorder_failed`].
+    StartRecorder,
+    /// Stop and finalize the recorder.
+    StopRecorder,
 }
 
 #[derive(Clone, Debug)]
@@ -71,12 +76,15 @@ struct Track {
 pub struct RoomConfig {
     /// How long a session stays `paused` without its facilitator before it ends.
     pub grace: Duration,
+    /// Start recording as soon as the session first goes live.
+    pub record_from_start: bool,
 }
 
 impl Default for RoomConfig {
     fn default() -> Self {
         Self {
             grace: Duration::from_secs(120),
+            record_from_start: false,
         }
     }
 }
@@ -91,6 +99,10 @@ pub struct Room {
     facilitator: Option<PeerId>,
     /// When a session without its facilitator ends.
     grace_deadline: Option<Instant>,
+    /// The recording indicator everyone sees.
+    recording: RecordingFrame,
+    /// Whether the session has been live yet (for `record_from_start`).
+    was_live: bool,
     notices: VecDeque<Notice>,
 }
 
@@ -105,8 +117,115 @@ impl Room {
             tracks: BTreeMap::new(),
             facilitator: None,
             grace_deadline: None,
+            recording: RecordingFrame::default(),
+            was_live: false,
             notices: VecDeque::new(),
         }
+    }
+
+    /// The recording indicator.
+    pub fn recording(&self) -> &RecordingFrame {
+        &self.recording
+    }
+
+    /// The facilitator starts (`on`) or stops recording. Asking for the state the recording is
+    /// already in changes nothing.
+    pub fn request_recording(&mut self, peer: PeerId, on: bool) -> Result<(), ProtocolError> {
+        match self.role_of(peer) {
+            Some(Role::Facilitator) => {}
+            Some(_) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only the facilitator may start or stop recording",
+                ))
+            }
+            None => return Err(ProtocolError::new(ErrorCode::NotJoined, "join first")),
+        }
+        if self.is_ended() {
+            return Err(ProtocolError::new(
+                ErrorCode::SessionOver,
+                "the session has ended",
+            ));
+        }
+        if on {
+            self.start_recording();
+        } else {
+            self.stop_recording();
+        }
+        Ok(())
+    }
+
+    fn start_recording(&mut self) {
+        if matches!(
+            self.recording.state,
+            RecordingState::On | RecordingState::Starting
+        ) {
+            return;
+        }
+        self.set_recording(RecordingFrame {
+            state: RecordingState::Starting,
+            ..RecordingFrame::default()
+        });
+        self.notices.push_back(Notice::StartRecorder);
+    }
+
+    fn stop_recording(&mut self) {
+        if !matches!(
+            self.recording.state,
+            RecordingState::On | RecordingState::Starting
+        ) {
+            return;
+        }
+        self.notices.push_back(Notice::StopRecorder);
+        self.set_recording(RecordingFrame::default());
+    }
+
+    /// The recorder asked for by [`Notice::StartRecorder`] runs (ignored if the facilitator
+    /// stopped it meanwhile: the driver gets a [`Notice::StopRecorder`] for it).
+    pub fn recorder_started(&mut self, id: RecordingId, since_ms: u64) {
+        if self.recording.state != RecordingState::Starting {
+            self.notices.push_back(Notice::StopRecorder);
+            return;
+        }
+        self.set_recording(RecordingFrame {
+            state: RecordingState::On,
+            recording: Some(id),
+            since_ms: Some(since_ms),
+            message: None,
+        });
+    }
+
+    /// The recorder could not start, or stopped on an error (disk full, …): everyone sees that
+    /// nothing is being recorded, the facilitator sees why.
+    pub fn recorder_failed(&mut self, id: Option<RecordingId>, message: String) {
+        if self.recording.state == RecordingState::Off && id.is_some() {
+            // A recorder that was already stopped failed while finalizing: the facilitator
+            // still needs to know.
+            if let Some(f) = self.facilitator {
+                self.notices.push_back(Notice::Send {
+                    to: f,
+                    msg: ServerMsg::error(
+                        ErrorCode::RecordingFailed,
+                        format!("the recording could not be completed: {message}"),
+                    ),
+                });
+            }
+            return;
+        }
+        self.set_recording(RecordingFrame {
+            state: RecordingState::Failed,
+            recording: id,
+            since_ms: None,
+            message: Some(message),
+        });
+    }
+
+    fn set_recording(&mut self, frame: RecordingFrame) {
+        self.recording = frame.clone();
+        self.notices.push_back(Notice::Broadcast {
+            except: None,
+            msg: ServerMsg::Recording(frame),
+        });
     }
 
     pub fn state(&self) -> SessionState {
@@ -119,6 +238,11 @@ impl Room {
 
     pub fn role_of(&self, peer: PeerId) -> Option<Role> {
         self.members.get(&peer).map(|m| m.role)
+    }
+
+    /// A member's display name.
+    pub fn name_of(&self, peer: PeerId) -> Option<&str> {
+        self.members.get(&peer).map(|m| m.name.as_str())
     }
 
     pub fn member_count(&self) -> usize {
@@ -197,6 +321,7 @@ impl Room {
                 session: self.info.clone(),
                 participants: self.participants(),
                 tracks: self.track_infos(),
+                recording: self.recording.clone(),
             }),
         });
         self.notices.push_back(Notice::Broadcast {
@@ -350,6 +475,13 @@ impl Room {
         }
         self.info.state = SessionState::Ended;
         self.grace_deadline = None;
+        if matches!(
+            self.recording.state,
+            RecordingState::On | RecordingState::Starting
+        ) {
+            self.recording = RecordingFrame::default();
+            self.notices.push_back(Notice::StopRecorder);
+        }
         self.notices.push_back(Notice::Broadcast {
             except: None,
             msg: ServerMsg::SessionEnded(lectern_proto::SessionEnded { reason }),
@@ -384,6 +516,10 @@ impl Room {
         let publishing = self.tracks.values().any(|t| !t.paused);
         if publishing && self.info.state != SessionState::Live {
             self.set_state(SessionState::Live);
+            if !self.was_live && self.config.record_from_start {
+                self.start_recording();
+            }
+            self.was_live = true;
         }
     }
 

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// Do not create the demo course on first start.
     #[arg(long, env = "LECTERN_NO_DEMO")]
     pub no_demo: bool,
+
+    /// Record every session from the moment it goes live (a course can also ask for this).
+    #[arg(long, env = "LECTERN_RECORD_ALL")]
+    pub record_all: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -122,6 +126,7 @@ impl ServeArgs {
             keyframe_interval_ms: 500,
             fanout_split: None,
             no_demo: false,
+            record_all: false,
         }
     }
 

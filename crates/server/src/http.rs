@@ -33,6 +33,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/watch/{session}",
             get(|_: UrlPath<String>| async { page("watch.html") }),
         )
+        .route("/recordings", get(|| async { page("library.html") }))
+        .route(
+            "/replay/{recording}",
+            get(|_: UrlPath<String>| async { page("replay.html") }),
+        )
+        .route("/api/library", get(crate::playback::library))
+        .route("/api/recordings/{recording}", get(crate::playback::manifest))
+        .route("/media/{file}", get(crate::playback::media))
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -68,8 +76,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # HELP lectern_keyframe_requests_total Keyframe requests sent to publishers.\n# TYPE lectern_keyframe_requests_total counter\nlectern_keyframe_requests_total {}\n\
          # HELP lectern_inbox_drops_total Datagrams dropped because a room was overloaded.\n# TYPE lectern_inbox_drops_total counter\nlectern_inbox_drops_total {}\n\
          # HELP lectern_send_drops_total Packets dropped because a socket or TCP queue was full.\n# TYPE lectern_send_drops_total counter\nlectern_send_drops_total {}\n\
-         # HELP lectern_rtp_slow_path_total Packets forwarded without the SRTP egress (expected 0).\n# TYPE lectern_rtp_slow_path_total counter\nlectern_rtp_slow_path_total {}\n",
-        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops, s.slow_path_sends
+         # HELP lectern_rtp_slow_path_total Packets forwarded without the SRTP egress (expected 0).\n# TYPE lectern_rtp_slow_path_total counter\nlectern_rtp_slow_path_total {}\n\
+         # HELP lectern_recorder_drops_total Packets a recorder could not take because it fell behind.\n# TYPE lectern_recorder_drops_total counter\nlectern_recorder_drops_total {}\n",
+        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops, s.slow_path_sends, s.recorder_drops
     );
     let mut body = body;
     let fanout = state.sfu.fanout();

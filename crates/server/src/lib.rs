@@ -8,10 +8,13 @@
 
 pub mod config;
 mod http;
+mod playback;
+pub mod recording;
 mod ws;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,9 +28,15 @@ use crate::config::{LinksArgs, ServeArgs};
 
 /// Shared state of the web handlers.
 pub(crate) struct AppState {
-    pub store: Mutex<Store>,
+    pub store: Arc<Mutex<Store>>,
     pub sfu: Sfu,
     pub rooms: Mutex<HashMap<SessionId, RoomHandle>>,
+    /// The recordings folder.
+    pub recordings: PathBuf,
+    /// Record every session from the start (`--record-all`).
+    pub record_all: bool,
+    /// Running recorders, joined on shutdown so their files are finalized.
+    pub recorders: Mutex<Vec<lectern_record::task::RecorderThread>>,
 }
 
 impl AppState {
@@ -43,12 +52,15 @@ impl AppState {
         if let Some(h) = rooms.get(&session.id).filter(|h| !h.is_closed()) {
             return h.clone();
         }
-        let handle = self.sfu.open_room(SessionInfo {
-            id: session.id,
-            title: session.title.clone(),
-            course: session.course_title.clone(),
-            state: SessionState::Waiting,
-        });
+        let handle = self.sfu.open_room(
+            SessionInfo {
+                id: session.id,
+                title: session.title.clone(),
+                course: session.course_title.clone(),
+                state: SessionState::Waiting,
+            },
+            self.record_all || session.record_by_default,
+        );
         rooms.insert(session.id, handle.clone());
         handle
     }
@@ -79,6 +91,18 @@ impl Server {
         })?;
         let db = args.db_path();
         let store = Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        let recordings = args.recordings_path();
+        let recovered = recording::recover_unfinished(&store, &recordings)
+            .context("recovering unfinished recordings")?;
+        for r in &recovered {
+            tracing::warn!(
+                "recording {} was left unfinished; now {} with {} file(s), {:.1} s",
+                r.recording,
+                r.state.as_str(),
+                r.files,
+                r.duration_ms as f64 / 1000.0
+            );
+        }
         let demo = if !args.no_demo && store.course_count()? == 0 {
             let course = store.create_course(
                 "Demo course",
@@ -109,9 +133,12 @@ impl Server {
         let media_addr = sfu.local_addr()?;
 
         let state = Arc::new(AppState {
-            store: Mutex::new(store),
+            store: Arc::new(Mutex::new(store)),
             sfu,
             rooms: Mutex::new(HashMap::new()),
+            recordings,
+            record_all: args.record_all,
+            recorders: Mutex::new(Vec::new()),
         });
         tokio::spawn(follow_rooms(state.clone(), events));
 
@@ -193,6 +220,16 @@ impl Server {
         Ok(store.create_session(&c.id, title)?)
     }
 
+    /// The catalogue (tests and tools).
+    pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        f(&self.state.store())
+    }
+
+    /// The recordings folder.
+    pub fn recordings_dir(&self) -> &std::path::Path {
+        &self.state.recordings
+    }
+
     /// Counters of the media plane.
     pub fn media_stats(&self) -> lectern_sfu::StatsSnapshot {
         self.state.sfu.stats()
@@ -222,6 +259,27 @@ impl Server {
             let _ = r.send(Control::Shutdown).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // Rooms told their recorders to stop; wait for the files to be finalized.
+        let recorders: Vec<_> = std::mem::take(
+            &mut *self
+                .state
+                .recorders
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if !recorders.is_empty() {
+            let joined = tokio::task::spawn_blocking(move || {
+                for r in recorders {
+                    r.join();
+                }
+            });
+            if tokio::time::timeout(Duration::from_secs(20), joined)
+                .await
+                .is_err()
+            {
+                tracing::warn!("recorders did not finish in 20 s; recovery will repair them");
+            }
+        }
         let _ = self.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.http_task).await;
     }
@@ -251,6 +309,7 @@ async fn follow_rooms(
                     }
                 }
             }
+            SfuEvent::RecordingRequested { session } => recording::start(&state, session),
         }
     }
 }

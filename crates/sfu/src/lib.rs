@@ -28,6 +28,7 @@ pub mod offer;
 pub mod peer;
 mod room_task;
 pub mod srtp;
+pub mod tap;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -35,12 +36,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use lectern_proto::{ClientMsg, EndReason, PeerId, Role, ServerMsg, SessionId, SessionInfo};
+use lectern_proto::{
+    ClientMsg, EndReason, PeerId, RecordingId, Role, ServerMsg, SessionId, SessionInfo, TrackId,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 pub use peer::Announce;
 pub use room_task::OUTBOUND_QUEUE;
+pub use tap::{Tap, TapMsg};
 
 /// Errors of the media plane.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +104,8 @@ pub struct Stats {
     /// Forwarded packets that went through a connection's own write path because its SRTP
     /// egress could not be set up (expected: none).
     pub slow_path_sends: AtomicU64,
+    /// Packets a recorder could not take because its queue was full.
+    pub recorder_drops: AtomicU64,
     /// How long one incoming packet's fan-out to all its viewers takes.
     pub fanout: Histogram,
 }
@@ -161,6 +167,7 @@ pub struct StatsSnapshot {
     pub inbox_drops: u64,
     pub send_drops: u64,
     pub slow_path_sends: u64,
+    pub recorder_drops: u64,
 }
 
 impl Stats {
@@ -174,6 +181,7 @@ impl Stats {
             inbox_drops: g(&self.inbox_drops),
             send_drops: g(&self.send_drops),
             slow_path_sends: g(&self.slow_path_sends),
+            recorder_drops: g(&self.recorder_drops),
         }
     }
 }
@@ -192,6 +200,19 @@ pub enum Control {
     Signal { peer: PeerId, msg: ClientMsg },
     /// The peer's signalling connection is gone.
     Gone { peer: PeerId },
+    /// The recorder asked for with [`SfuEvent::RecordingRequested`] runs and reads `tap`.
+    RecorderStarted {
+        recording: RecordingId,
+        since_ms: u64,
+        tap: Tap,
+    },
+    /// The recorder could not start, or failed while running.
+    RecorderFailed {
+        recording: Option<RecordingId>,
+        message: String,
+    },
+    /// The recorder lost packets of a video track and needs a keyframe to go on.
+    RecorderKeyframe { track: TrackId },
     /// The server is shutting down.
     Shutdown,
 }
@@ -216,6 +237,10 @@ pub enum SfuEvent {
         session: SessionId,
         ended: Option<EndReason>,
     },
+    /// The facilitator (or the record-from-start setting) asks for a recording: the server
+    /// sets up a recorder and answers with [`Control::RecorderStarted`] or
+    /// [`Control::RecorderFailed`].
+    RecordingRequested { session: SessionId },
 }
 
 /// A running room task.
@@ -353,10 +378,11 @@ impl Sfu {
         self.shared.stats.fanout.snapshot()
     }
 
-    /// Starts the task of a live session.
-    pub fn open_room(&self, info: SessionInfo) -> RoomHandle {
+    /// Starts the task of a live session; with `record_from_start` it asks for a recorder as
+    /// soon as the session first goes live.
+    pub fn open_room(&self, info: SessionInfo, record_from_start: bool) -> RoomHandle {
         let session = info.id;
-        let control = room_task::spawn(self.shared.clone(), info);
+        let control = room_task::spawn(self.shared.clone(), info, record_from_start);
         RoomHandle { session, control }
     }
 }

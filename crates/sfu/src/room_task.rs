@@ -46,6 +46,7 @@ use crate::forward::{seq_newer, Decision, Incoming, KeyframeLimiter, Leg};
 use crate::offer::check_publish_offer;
 use crate::peer::{mid_of_receiver, mid_of_sender, new_peer_connection, Direction};
 use crate::srtp::{KeyTap, OutHeader, Rollover, SrtpKeys, SrtpSender};
+use crate::tap::{Tap, TapMsg};
 use crate::{Control, Outbound, Route, SfuEvent, Shared};
 
 /// A connection's id within its room (never reused).
@@ -78,13 +79,18 @@ pub(crate) struct MediaIn {
     pub at: Instant,
 }
 
-pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Control> {
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    info: SessionInfo,
+    record_from_start: bool,
+) -> mpsc::Sender<Control> {
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
     let (media_tx, media_rx) = mpsc::channel(MEDIA_QUEUE);
     let room = Room::new(
         info.clone(),
         RoomConfig {
             grace: shared.config.grace,
+            record_from_start,
         },
     );
     let task = RoomTask {
@@ -106,6 +112,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, info: SessionInfo) -> mpsc::Sender<Cont
         evict: Vec::new(),
         stop: None,
         plan: Vec::new(),
+        tap: None,
+        tap_dropped: 0,
     };
     tokio::spawn(task.run(control_rx, media_rx));
     control_tx
@@ -439,6 +447,10 @@ struct RoomTask {
     stop: Option<Stop>,
     /// The current fan-out's planned sends (reused).
     plan: Vec<Planned>,
+    /// The recorder's queue while recording.
+    tap: Option<Tap>,
+    /// Recorder drops already counted in the stats.
+    tap_dropped: u64,
 }
 
 /// Why a room task stops.
@@ -551,8 +563,105 @@ impl RoomTask {
                 self.remove_member(now, peer);
                 self.apply_notices(now);
             }
+            Control::RecorderStarted {
+                recording,
+                since_ms,
+                mut tap,
+            } => {
+                if self.tap.is_some() || self.stop.is_some() {
+                    // A second recorder for one room (start, stop, start in quick succession):
+                    // only the first one records.
+                    tap.send(TapMsg::Stop);
+                    return;
+                }
+                self.tap = Some(tap);
+                self.room.recorder_started(recording, since_ms);
+                self.apply_notices(now);
+                if self.tap.is_some() {
+                    self.announce_tracks_to_recorder(now);
+                }
+            }
+            Control::RecorderFailed { recording, message } => {
+                tracing::error!("session {}: recording failed: {message}", self.session);
+                self.stop_recorder();
+                self.room.recorder_failed(recording, message);
+                self.apply_notices(now);
+            }
+            Control::RecorderKeyframe { track } => self.request_keyframe(track, now),
             Control::Shutdown => self.stop = Some(Stop::Shutdown),
         }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Recorder
+
+    /// A recorder that just attached learns every track that has a source, and gets keyframes
+    /// to start its files on.
+    fn announce_tracks_to_recorder(&mut self, now: Instant) {
+        let ids: Vec<TrackId> = self
+            .tracks
+            .iter()
+            .filter(|(_, p)| p.upstream.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.announce_track_to_recorder(id);
+            self.request_keyframe(id, now);
+        }
+    }
+
+    fn announce_track_to_recorder(&mut self, track: TrackId) {
+        let (Some(tap), Some(p)) = (self.tap.as_mut(), self.tracks.get(&track)) else {
+            return;
+        };
+        let name = self.room.name_of(p.publisher).unwrap_or_default().to_string();
+        let ok = tap.send(TapMsg::Track {
+            track,
+            source: p.source,
+            publisher: p.publisher,
+            name,
+            codec: p.codec,
+            clock_rate: p.rtc_codec.clock_rate,
+            channels: p.rtc_codec.channels,
+        });
+        if !ok {
+            self.recorder_gone();
+        }
+    }
+
+    fn tell_recorder(&mut self, m: TapMsg) {
+        if let Some(tap) = self.tap.as_mut() {
+            if !tap.send(m) {
+                self.recorder_gone();
+            }
+        }
+    }
+
+    /// The recorder's end of the queue is gone without being stopped: it failed (and reports
+    /// why through the server).
+    fn recorder_gone(&mut self) {
+        if let Some(tap) = self.tap.take() {
+            self.count_recorder_drops(&tap);
+        }
+    }
+
+    fn stop_recorder(&mut self) {
+        if let Some(mut tap) = self.tap.take() {
+            tap.send(TapMsg::Stop);
+            self.count_recorder_drops(&tap);
+        }
+    }
+
+    /// Adds the drops of a tap that was just taken to the stats (the tick adds them while it
+    /// runs).
+    fn count_recorder_drops(&mut self, tap: &Tap) {
+        let new = tap.dropped().saturating_sub(self.tap_dropped);
+        self.io
+            .shared
+            .stats
+            .recorder_drops
+            .fetch_add(new, Ordering::Relaxed);
+        self.tap_dropped = 0;
     }
 
     fn on_signal(
@@ -574,6 +683,8 @@ impl RoomTask {
             ClientMsg::Answer(answer) => self.on_subscribe_answer(now, peer, answer),
             ClientMsg::Candidate(c) => self.on_candidate(peer, c),
             ClientMsg::EndSession => self.room.end_by(peer),
+            ClientMsg::StartRecording => self.room.request_recording(peer, true),
+            ClientMsg::StopRecording => self.room.request_recording(peer, false),
             ClientMsg::Leave => {
                 self.remove_member(now, peer);
                 Ok(())
@@ -824,9 +935,23 @@ impl RoomTask {
                     if let Some(p) = self.tracks.get_mut(&track) {
                         p.upstream = None;
                     }
+                    self.tell_recorder(TapMsg::TrackEnded { track });
                 }
                 Notice::TrackResumed { .. } => {}
-                Notice::TrackRemoved { track } => self.remove_track(now, track),
+                Notice::TrackRemoved { track } => {
+                    self.tell_recorder(TapMsg::TrackEnded { track });
+                    self.remove_track(now, track);
+                }
+                Notice::StartRecorder => {
+                    let _ = self
+                        .io
+                        .shared
+                        .events
+                        .send(SfuEvent::RecordingRequested {
+                            session: self.session,
+                        });
+                }
+                Notice::StopRecorder => self.stop_recorder(),
                 Notice::Disconnect { peer, error } => {
                     let code = error.code.close_code().unwrap_or(1000);
                     let reason = error.code.as_str().to_string();
@@ -1218,6 +1343,10 @@ impl RoomTask {
         let list = self.inbound.entry(id).or_default();
         list.retain(|(_, t)| *t != track);
         list.push((rtc_track, track));
+        self.announce_track_to_recorder(track);
+        if self.tap.is_some() {
+            self.request_keyframe(track, now);
+        }
         self.apply_notices(now);
     }
 
@@ -1291,6 +1420,19 @@ impl RoomTask {
             arrival: now,
         };
         p.cache.insert(p.epoch, &packet);
+        if let Some(tap) = self.tap.as_mut() {
+            let ok = tap.send(TapMsg::Rtp {
+                track,
+                seq: incoming.seq,
+                ts: incoming.ts,
+                marker: packet.header.marker,
+                payload: packet.payload.clone(),
+                at: now,
+            });
+            if !ok {
+                self.tap = None;
+            }
+        }
         if incoming.keyframe_start && p.codec.is_video() {
             p.last_keyframe = Some(CachedKeyframe {
                 epoch: p.epoch,
@@ -1382,13 +1524,24 @@ impl RoomTask {
     /// SSRC, timestamps and counts, so browsers can keep its audio and video in sync. It goes
     /// through the viewer connection's RTCP path (its own SRTCP index); a second a stream.
     fn relay_sender_report(&mut self, conn: ConnId, sr: &SenderReport, now: Instant) {
-        let Some(p) = self.tracks.values_mut().find(|p| {
+        let Some((&track, p)) = self.tracks.iter_mut().find(|(_, p)| {
             p.upstream
                 .as_ref()
                 .is_some_and(|u| u.conn == conn && u.ssrc == sr.ssrc)
         }) else {
             return;
         };
+        if let Some(tap) = self.tap.as_mut() {
+            let ok = tap.send(TapMsg::SenderReport {
+                track,
+                ntp: sr.ntp_time,
+                rtp: sr.rtp_time,
+                at: std::time::SystemTime::now(),
+            });
+            if !ok {
+                self.tap = None;
+            }
+        }
         for leg in &p.viewers {
             let Some(report) = leg.sender_report(p.epoch, sr) else {
                 continue;
@@ -1593,12 +1746,18 @@ impl RoomTask {
             .fetch_add(c.keyframe_requests, Ordering::Relaxed);
         s.send_drops.fetch_add(c.send_drops, Ordering::Relaxed);
         s.slow_path_sends.fetch_add(c.slow_path, Ordering::Relaxed);
+        if let Some(tap) = &self.tap {
+            s.recorder_drops
+                .fetch_add(tap.dropped() - self.tap_dropped, Ordering::Relaxed);
+            self.tap_dropped = tap.dropped();
+        }
     }
 
     // ------------------------------------------------------------------------------------------
     // Ending
 
     fn close_all(&mut self) {
+        self.stop_recorder();
         let (code, reason) = match self.stop {
             Some(Stop::Shutdown) => (1001, "server shutting down"),
             _ => (1000, "session ended"),

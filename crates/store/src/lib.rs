@@ -45,7 +45,49 @@ const MIGRATIONS: &[&str] = &[
         end_reason       TEXT
      );
      CREATE INDEX session_course ON session(course_id);",
+    // 2: recordings, their files on one timeline, and timed events; a course may record
+    //    every session from the start.
+    "ALTER TABLE course ADD COLUMN record_by_default INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE recording (
+        id            TEXT PRIMARY KEY,
+        session_id    TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+        state         TEXT NOT NULL
+                      CHECK (state IN ('recording','finalizing','ready','recovered','failed')),
+        started_at_ms INTEGER NOT NULL,
+        stopped_at_ms INTEGER,
+        duration_ms   INTEGER,
+        error         TEXT,
+        dir           TEXT NOT NULL
+     );
+     CREATE INDEX recording_session ON recording(session_id);
+     CREATE TABLE recording_file (
+        id           TEXT PRIMARY KEY,
+        recording_id TEXT NOT NULL REFERENCES recording(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL CHECK (kind IN ('camera','screen')),
+        publisher    TEXT NOT NULL,
+        file_name    TEXT NOT NULL,
+        mime         TEXT NOT NULL,
+        tracks       TEXT NOT NULL,
+        start_ms     INTEGER NOT NULL,
+        duration_ms  INTEGER,
+        bytes        INTEGER NOT NULL DEFAULT 0,
+        state        TEXT NOT NULL
+                     CHECK (state IN ('recording','finalizing','ready','recovered','failed')),
+        UNIQUE (recording_id, file_name)
+     );
+     CREATE INDEX recording_file_recording ON recording_file(recording_id);
+     CREATE TABLE recording_event (
+        id           INTEGER PRIMARY KEY,
+        recording_id TEXT NOT NULL REFERENCES recording(id) ON DELETE CASCADE,
+        at_ms        INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        data         TEXT NOT NULL DEFAULT '{}'
+     );
+     CREATE INDEX recording_event_recording ON recording_event(recording_id, at_ms);",
 ];
+
+mod recordings;
+pub use recordings::*;
 
 /// A course.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +95,8 @@ pub struct Course {
     pub id: String,
     pub title: String,
     pub description: String,
+    /// Every session of the course is recorded from the start.
+    pub record_by_default: bool,
 }
 
 /// A session of a course with its capability keys.
@@ -65,6 +109,8 @@ pub struct Session {
     pub facilitator_key: String,
     pub participant_key: String,
     pub ended: bool,
+    /// The session's course records every session from the start.
+    pub record_by_default: bool,
 }
 
 impl Session {
@@ -91,6 +137,14 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn new_key() -> String {
     let bytes: [u8; 16] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn now_secs() -> i64 {
@@ -172,7 +226,33 @@ impl Store {
             id,
             title: title.to_string(),
             description: description.to_string(),
+            record_by_default: false,
         })
+    }
+
+    /// Whether every session of a course is recorded from the start.
+    pub fn set_record_by_default(&self, course_id: &str, on: bool) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE course SET record_by_default = ?2 WHERE id = ?1",
+            params![course_id, on],
+        )? == 1)
+    }
+
+    /// All courses, oldest first.
+    pub fn courses(&self) -> Result<Vec<Course>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, title, description, record_by_default FROM course
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Course {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                description: r.get(2)?,
+                record_by_default: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     /// Creates a session with fresh facilitator and participant keys.
@@ -193,7 +273,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT s.id, s.course_id, c.title, s.title, s.facilitator_key, s.participant_key,
-                        s.ended_at IS NOT NULL
+                        s.ended_at IS NOT NULL, c.record_by_default
                  FROM session s JOIN course c ON c.id = s.course_id WHERE s.id = ?1",
                 params![id.to_string()],
                 |r| {
@@ -207,6 +287,7 @@ impl Store {
                             facilitator_key: r.get(4)?,
                             participant_key: r.get(5)?,
                             ended: r.get(6)?,
+                            record_by_default: r.get(7)?,
                         },
                     ))
                 },

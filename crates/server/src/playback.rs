@@ -1,0 +1,366 @@
+//! Replay over HTTP: the library and manifests as JSON, and recorded files served by id with
+//! HTTP Range (206), their MIME type and caching headers.
+//!
+//! A file is named in a URL only by its catalogue id (32 hex digits); its path on disk comes
+//! from the catalogue, so no client-supplied text ever reaches the filesystem.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lectern_proto::{ErrorCode, RecordingId};
+use lectern_store::RecordingState;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::AppState;
+
+/// An error of an HTTP endpoint: its status comes from the one table of error codes.
+pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (
+        status,
+        Json(json!({ "error": code.as_str(), "message": message.into() })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!("playback: {e}");
+    error(ErrorCode::Internal, "internal error")
+}
+
+/// `GET /api/library`: courses → sessions → recordings.
+pub(crate) async fn library(State(state): State<Arc<AppState>>) -> Response {
+    let entries = match state.store().library() {
+        Ok(e) => e,
+        Err(e) => return internal(e),
+    };
+    let mut courses: Vec<serde_json::Value> = Vec::new();
+    for e in entries {
+        let rec = json!({
+            "id": e.recording.id,
+            "state": e.recording.state,
+            "started_at_ms": e.recording.started_at_ms,
+            "duration_ms": e.recording.duration_ms,
+            "error": e.recording.error,
+            "playable": e.recording.state.playable(),
+        });
+        let course = match courses.iter_mut().find(|c| c["id"] == e.course_id) {
+            Some(c) => c,
+            None => {
+                courses.push(json!({ "id": e.course_id, "title": e.course_title, "sessions": [] }));
+                courses.last_mut().expect("just pushed")
+            }
+        };
+        let sessions = course["sessions"].as_array_mut().expect("an array");
+        let sid = e.session_id.to_string();
+        match sessions.iter_mut().find(|s| s["id"] == sid) {
+            Some(s) => s["recordings"]
+                .as_array_mut()
+                .expect("an array")
+                .push(rec),
+            None => sessions.push(json!({
+                "id": sid,
+                "title": e.session_title,
+                "recordings": [rec],
+            })),
+        }
+    }
+    no_store(Json(json!({ "courses": courses })).into_response())
+}
+
+/// `GET /api/recordings/{id}`: the recording's manifest.
+pub(crate) async fn manifest(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let Ok(id) = id.parse::<RecordingId>() else {
+        return error(ErrorCode::UnknownRecording, "no such recording");
+    };
+    match crate::recording::manifest(&state.store(), id) {
+        Ok(Some(m)) => no_store(Json(m).into_response()),
+        Ok(None) => error(ErrorCode::UnknownRecording, "no such recording"),
+        Err(e) => internal(e),
+    }
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Is this a file id as the recorder makes them (32 lowercase hex digits)?
+fn valid_file_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A byte range of a file of `len` bytes, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// How a `Range` header applies to a file of `len` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RangeAsk {
+    /// No (usable) range: the whole file.
+    Whole,
+    Part(ByteRange),
+    /// Cannot be satisfied or malformed: 416.
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header (RFC 9110 §14.1.2) for a file of `len` bytes. One range is served;
+/// a request for several gets the whole file (which the RFC allows).
+pub(crate) fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
+    let Some(h) = header else {
+        return RangeAsk::Whole;
+    };
+    let h = h.trim();
+    let Some(spec) = h.strip_prefix("bytes=") else {
+        // Another unit: ignored.
+        return RangeAsk::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAsk::Unsatisfiable;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|c| c.is_ascii_digit());
+    if a.is_empty() {
+        // The last `b` bytes.
+        if !digits(b) {
+            return RangeAsk::Unsatisfiable;
+        }
+        let n: u64 = b.parse().unwrap_or(0);
+        if n == 0 || len == 0 {
+            return RangeAsk::Unsatisfiable;
+        }
+        let n = n.min(len);
+        return RangeAsk::Part(ByteRange {
+            start: len - n,
+            end: len - 1,
+        });
+    }
+    if !digits(a) || !(b.is_empty() || digits(b)) {
+        return RangeAsk::Unsatisfiable;
+    }
+    let start: u64 = a.parse().unwrap_or(u64::MAX);
+    if start >= len {
+        return RangeAsk::Unsatisfiable;
+    }
+    let end = if b.is_empty() {
+        len - 1
+    } else {
+        let end: u64 = b.parse().unwrap_or(u64::MAX);
+        if end < start {
+            return RangeAsk::Unsatisfiable;
+        }
+        end.min(len - 1)
+    };
+    RangeAsk::Part(ByteRange { start, end })
+}
+
+/// `GET /media/{file}`: a recorded file, by catalogue id.
+pub(crate) async fn media(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !valid_file_id(&id) {
+        return error(ErrorCode::UnknownRecording, "no such file");
+    }
+    let found = {
+        let store = state.store();
+        store.file(&id).and_then(|f| match f {
+            Some(f) => Ok(store.recording(f.recording_id)?.map(|r| (f, r))),
+            None => Ok(None),
+        })
+    };
+    let (file, rec) = match found {
+        Ok(Some(x)) => x,
+        Ok(None) => return error(ErrorCode::UnknownRecording, "no such file"),
+        Err(e) => return internal(e),
+    };
+    // Catalogue names are the recorder's own; check anyway that they stay inside the folder.
+    let safe = |s: &str| {
+        !s.is_empty()
+            && !s.contains("..")
+            && !s.starts_with('/')
+            && !s.contains('\\')
+            && !s.contains('\0')
+    };
+    if !safe(&file.file_name) || file.file_name.contains('/') || !safe(&rec.dir) {
+        return internal(format!("refusing catalogue path {:?}", file.file_name));
+    }
+    let path = state.recordings.join(&rec.dir).join(&file.file_name);
+    let mut f = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return error(ErrorCode::UnknownRecording, "the file is not on disk")
+        }
+        Err(e) => return internal(e),
+    };
+    let meta = match f.metadata().await {
+        Ok(m) => m,
+        Err(e) => return internal(e),
+    };
+    let len = meta.len();
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let etag = format!("\"{id}-{len:x}-{mtime:x}\"");
+    let complete = file.state.playable() && rec.state != RecordingState::Recording;
+
+    if complete
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut()
+            .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        return r;
+    }
+    // A range only applies to the version the client has (If-Range).
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let ask = if if_range_ok {
+        parse_range(range_header, len)
+    } else {
+        RangeAsk::Whole
+    };
+    let (status, start, count) = match ask {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),
+        RangeAsk::Unsatisfiable => {
+            let mut r = error(
+                ErrorCode::BadRange,
+                format!("the range cannot be served from a file of {len} bytes"),
+            );
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            return r;
+        }
+    };
+    if start > 0 {
+        if let Err(e) = f.seek(SeekFrom::Start(start)).await {
+            return internal(e);
+        }
+    }
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        f.take(count),
+        64 * 1024,
+    ));
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Finished files never change: cache them (privately: access is per person). A file
+    // still being written must not be cached.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if complete {
+            "private, max-age=86400"
+        } else {
+            "no-store"
+        }),
+    );
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {}-{}/{len}", start, start + count - 1))
+                .expect("ascii"),
+        );
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let p = |h: &str| parse_range(Some(h), 1000);
+        assert_eq!(parse_range(None, 1000), RangeAsk::Whole);
+        assert_eq!(
+            p("bytes=0-99"),
+            RangeAsk::Part(ByteRange { start: 0, end: 99 })
+        );
+        assert_eq!(
+            p("bytes=900-"),
+            RangeAsk::Part(ByteRange {
+                start: 900,
+                end: 999
+            })
+        );
+        assert_eq!(
+            p("bytes=-100"),
+            RangeAsk::Part(ByteRange {
+                start: 900,
+                end: 999
+            })
+        );
+        assert_eq!(
+            p("bytes=-5000"),
+            RangeAsk::Part(ByteRange { start: 0, end: 999 })
+        );
+        assert_eq!(
+            p("bytes=990-5000"),
+            RangeAsk::Part(ByteRange {
+                start: 990,
+                end: 999
+            })
+        );
+        assert_eq!(p("bytes=1000-"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=5-4"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=-0"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=abc"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=1-x"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=99999999999999999999999-"), RangeAsk::Unsatisfiable);
+        assert_eq!(p("bytes=0-1,5-6"), RangeAsk::Whole);
+        assert_eq!(p("items=0-1"), RangeAsk::Whole);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), RangeAsk::Unsatisfiable);
+    }
+
+    #[test]
+    fn file_ids() {
+        assert!(valid_file_id("0123456789abcdef0123456789abcdef"));
+        assert!(!valid_file_id("0123456789ABCDEF0123456789abcdef"));
+        assert!(!valid_file_id("../../../../etc/passwd"));
+        assert!(!valid_file_id(""));
+    }
+}
