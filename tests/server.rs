@@ -27,5 +27,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Links(args) => lectern::print_links(&args),
+        Command::Export(args) => lectern::export_recording(&args).await,
     }
 }

@@ -6,4 +6,5 @@ mod bench;
 mod browser;
 mod firefox;
 mod media;
+mod recording;
 mod tls;

@@ -19,6 +19,29 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the facilitator and participant links of the sessions in the database.
     Links(LinksArgs),
+    /// Export a recording as one video file (camera, screen and audio together), with ffmpeg.
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ExportArgs {
+    /// The recording's id (as in its replay link /replay/<id>).
+    pub recording: String,
+    /// Output format: mp4 (H.264 + AAC, plays everywhere) or webm (VP8 + Opus).
+    #[arg(long, default_value = "mp4")]
+    pub format: String,
+    /// Output file (default: lectern-<recording>.<format> in the current folder).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Folder of the database.
+    #[arg(long, env = "LECTERN_DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+    /// The SQLite database file (relative paths are under --data-dir).
+    #[arg(long, env = "LECTERN_DB", default_value = "lectern.db")]
+    pub db: PathBuf,
+    /// Folder of the recordings (relative paths are under --data-dir).
+    #[arg(long, env = "LECTERN_RECORDINGS", default_value = "recordings")]
+    pub recordings: PathBuf,
 }
 
 /// Settings of `lectern serve`. Every flag can also be set through the environment variable

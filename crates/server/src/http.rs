@@ -41,6 +41,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/library", get(crate::playback::library))
         .route("/api/recordings/{recording}", get(crate::playback::manifest))
         .route("/media/{file}", get(crate::playback::media))
+        .route(
+            "/api/recordings/{recording}/export",
+            axum::routing::post(crate::playback::start_export),
+        )
+        .route("/api/exports/{job}", get(crate::playback::export_status))
+        .route("/exports/{job}", get(crate::playback::export_file))
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod export;
 mod http;
 mod playback;
 pub mod recording;
@@ -24,7 +25,7 @@ use lectern_sfu::{Control, RoomHandle, Sfu, SfuConfig, SfuEvent};
 use lectern_store::{Session, Store};
 use tokio::sync::watch;
 
-use crate::config::{LinksArgs, ServeArgs};
+use crate::config::{ExportArgs, LinksArgs, ServeArgs};
 
 /// Shared state of the web handlers.
 pub(crate) struct AppState {
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     pub record_all: bool,
     /// Running recorders, joined on shutdown so their files are finalized.
     pub recorders: Mutex<Vec<lectern_record::task::RecorderThread>>,
+    /// Single-file exports started from the web.
+    pub exports: Arc<export::Jobs>,
 }
 
 impl AppState {
@@ -139,6 +142,7 @@ impl Server {
             recordings,
             record_all: args.record_all,
             recorders: Mutex::new(Vec::new()),
+            exports: Arc::new(export::Jobs::default()),
         });
         tokio::spawn(follow_rooms(state.clone(), events));
 
@@ -343,5 +347,78 @@ pub fn print_links(args: &LinksArgs) -> anyhow::Result<()> {
     for s in store.sessions()?.iter().filter(|s| !s.ended) {
         print_session_links(&args.public_url, s);
     }
+    Ok(())
+}
+
+/// `lectern export`: one file from a recording, with a progress bar on stderr.
+pub async fn export_recording(args: &ExportArgs) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let format = export::Format::parse(&args.format)
+        .with_context(|| format!("unknown format {:?} (mp4 or webm)", args.format))?;
+    let id: lectern_proto::RecordingId = args
+        .recording
+        .trim()
+        .parse()
+        .with_context(|| format!("{:?} is not a recording id", args.recording))?;
+    let db = args.data_dir.join(&args.db);
+    if !db.exists() {
+        anyhow::bail!("no database at {} (see --data-dir)", db.display());
+    }
+    let store = Store::open(&db)?;
+    let rec = store
+        .recording(id)?
+        .with_context(|| format!("no recording {id} in {}", db.display()))?;
+    if !rec.state.playable() {
+        anyhow::bail!(
+            "recording {id} is {}{}",
+            rec.state.as_str(),
+            rec.error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
+    let dir = args.data_dir.join(&args.recordings).join(&rec.dir);
+    let inputs: Vec<export::Input> = store
+        .files(id)?
+        .iter()
+        .filter(|f| f.state.playable())
+        .map(|f| export::Input::from_file(&dir, f))
+        .collect();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("lectern-{id}.{}", format.extension())));
+    let tty = std::io::stderr().is_terminal();
+    let mut last_shown = -1i64;
+    eprintln!(
+        "exporting recording {id} ({:.0} s, {} file(s)) to {}",
+        rec.duration_ms.unwrap_or(0) as f64 / 1000.0,
+        inputs.len(),
+        output.display()
+    );
+    export::run(
+        &inputs,
+        rec.duration_ms.unwrap_or(0),
+        format,
+        &output,
+        |p| {
+            let pct = (p * 100.0).floor() as i64;
+            if pct == last_shown || (!tty && pct % 10 != 0 && pct != 100) {
+                return;
+            }
+            last_shown = pct;
+            let filled = (p * 30.0).round() as usize;
+            let bar = format!("[{}{}] {pct:3}%", "#".repeat(filled), " ".repeat(30 - filled));
+            if tty {
+                eprint!("\r{bar}");
+            } else {
+                eprintln!("{bar}");
+            }
+            let _ = std::io::stderr().flush();
+        },
+    )
+    .await?;
+    if tty {
+        eprintln!();
+    }
+    eprintln!("done: {}", output.display());
     Ok(())
 }

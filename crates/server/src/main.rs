@@ -28,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Links(args) => lectern::print_links(&args),
+        Command::Export(args) => lectern::export_recording(&args).await,
     }
 }
 

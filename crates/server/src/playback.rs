@@ -4,12 +4,13 @@
 //! A file is named in a URL only by its catalogue id (32 hex digits); its path on disk comes
 //! from the catalogue, so no client-supplied text ever reaches the filesystem.
 
+use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +19,7 @@ use lectern_store::RecordingState;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::export::{Format, Input, JobState};
 use crate::AppState;
 
 /// An error of an HTTP endpoint: its status comes from the one table of error codes.
@@ -207,7 +209,21 @@ pub(crate) async fn media(
         return internal(format!("refusing catalogue path {:?}", file.file_name));
     }
     let path = state.recordings.join(&rec.dir).join(&file.file_name);
-    let mut f = match tokio::fs::File::open(&path).await {
+    let complete = file.state.playable() && rec.state != RecordingState::Recording;
+    serve_file(&path, &file.mime, &id, complete, &headers, None).await
+}
+
+/// Serves a file with Range, ETag, MIME type and caching headers. `complete` files never
+/// change and may be cached; `attachment` names a download.
+async fn serve_file(
+    path: &std::path::Path,
+    mime: &str,
+    id: &str,
+    complete: bool,
+    headers: &HeaderMap,
+    attachment: Option<&str>,
+) -> Response {
+    let mut f = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return error(ErrorCode::UnknownRecording, "the file is not on disk")
@@ -225,7 +241,6 @@ pub(crate) async fn media(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
     let etag = format!("\"{id}-{len:x}-{mtime:x}\"");
-    let complete = file.state.playable() && rec.state != RecordingState::Recording;
 
     if complete
         && headers
@@ -278,8 +293,7 @@ pub(crate) async fn media(
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&file.mime)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -298,6 +312,11 @@ pub(crate) async fn media(
             "no-store"
         }),
     );
+    if let Some(name) = attachment {
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(
             header::CONTENT_RANGE,
@@ -306,6 +325,102 @@ pub(crate) async fn media(
         );
     }
     r
+}
+
+/// `POST /api/recordings/{id}/export?format=mp4|webm`: starts (or joins) a single-file export.
+pub(crate) async fn start_export(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Ok(id) = id.parse::<RecordingId>() else {
+        return error(ErrorCode::UnknownRecording, "no such recording");
+    };
+    let format = match q.get("format").map(String::as_str) {
+        None => Format::Mp4,
+        Some(f) => match Format::parse(f) {
+            Some(f) => f,
+            None => return error(ErrorCode::BadJson, "format must be mp4 or webm"),
+        },
+    };
+    let found = {
+        let store = state.store();
+        store
+            .recording(id)
+            .and_then(|r| Ok(r.map(|r| (store.files(id), r))))
+    };
+    let (files, rec) = match found {
+        Ok(Some((Ok(files), rec))) => (files, rec),
+        Ok(None) => return error(ErrorCode::UnknownRecording, "no such recording"),
+        Ok(Some((Err(e), _))) | Err(e) => return internal(e),
+    };
+    if !rec.state.playable() {
+        return error(
+            ErrorCode::UnknownRecording,
+            format!("the recording is {}, not ready to export", rec.state.as_str()),
+        );
+    }
+    let dir = state.recordings.join(&rec.dir);
+    let inputs: Vec<Input> = files
+        .iter()
+        .filter(|f| f.state.playable())
+        .map(|f| Input::from_file(&dir, f))
+        .collect();
+    let output = dir.join(format!("export.{}", format.extension()));
+    let job = state.exports.start(
+        id,
+        inputs,
+        rec.duration_ms.unwrap_or(0),
+        format,
+        output,
+    );
+    let mut r = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": job, "status_url": format!("/api/exports/{job}") })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `GET /api/exports/{job}`: an export's progress.
+pub(crate) async fn export_status(
+    State(state): State<Arc<AppState>>,
+    UrlPath(job): UrlPath<String>,
+) -> Response {
+    match valid_file_id(&job).then(|| state.exports.get(&job)).flatten() {
+        Some(j) => {
+            let url = (j.state == JobState::Done).then(|| format!("/exports/{job}"));
+            no_store(
+                Json(json!({
+                    "state": j.state,
+                    "progress": j.progress,
+                    "error": j.error,
+                    "url": url,
+                }))
+                .into_response(),
+            )
+        }
+        None => error(ErrorCode::UnknownRecording, "no such export"),
+    }
+}
+
+/// `GET /exports/{job}`: the exported file, as a download.
+pub(crate) async fn export_file(
+    State(state): State<Arc<AppState>>,
+    UrlPath(job): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(j) = valid_file_id(&job)
+        .then(|| state.exports.get(&job))
+        .flatten()
+        .filter(|j| j.state == JobState::Done)
+    else {
+        return error(ErrorCode::UnknownRecording, "no such export");
+    };
+    let name = format!("lectern-{}.{}", j.recording, j.format.extension());
+    serve_file(&j.path, j.format.mime(), &job, true, &headers, Some(&name)).await
 }
 
 #[cfg(test)]

@@ -252,6 +252,23 @@ impl Browser {
         Ok(Page { session, target })
     }
 
+    /// Opens a new tab at `url` with `script` run in every document before the page's own
+    /// scripts (to replace `getUserMedia` with painted canvases, for example).
+    pub async fn open_with_script(&mut self, url: &str, script: &str) -> anyhow::Result<Page> {
+        let page = self.open("about:blank").await?;
+        self.call(Some(&page.session), "Page.enable", json!({}))
+            .await?;
+        self.call(
+            Some(&page.session),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .await?;
+        self.call(Some(&page.session), "Page.navigate", json!({ "url": url }))
+            .await?;
+        Ok(page)
+    }
+
     /// Evaluates JavaScript in the page (awaiting promises) as if from a user gesture, and
     /// returns the value. An exception becomes an error.
     pub async fn eval(&mut self, page: &Page, expression: &str) -> anyhow::Result<Value> {

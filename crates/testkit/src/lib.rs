@@ -30,6 +30,7 @@ pub mod browser;
 mod endpoint;
 pub mod firefox;
 pub mod hist;
+pub mod http;
 pub mod janus;
 pub mod load;
 pub mod media;

@@ -297,20 +297,32 @@ pub struct LecternProcess {
 
 impl LecternProcess {
     pub async fn start(binary: &std::path::Path) -> anyhow::Result<LecternProcess> {
+        let dir = std::env::temp_dir().join(format!(
+            "lectern-load-{}-{}",
+            std::process::id(),
+            crate::media::now_ns()
+        ));
+        Self::start_in(binary, &dir, &[]).await
+    }
+
+    /// Starts the server with its data in `dir` (kept from an earlier run, if any) and extra
+    /// `serve` flags.
+    pub async fn start_in(
+        binary: &std::path::Path,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> anyhow::Result<LecternProcess> {
         if !binary.exists() {
             bail!(
                 "no server binary at {} (build it: cargo build --release -p lectern)",
                 binary.display()
             );
         }
-        let dir = std::env::temp_dir().join(format!(
-            "lectern-load-{}-{}",
-            std::process::id(),
-            crate::media::now_ns()
-        ));
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let mut child = tokio::process::Command::new(binary)
             .args(["serve", "--http", "127.0.0.1:0", "--media", "127.0.0.1:0"])
+            .args(extra)
             .arg("--data-dir")
             .arg(&dir)
             .env("LECTERN_LOG", "warn")
@@ -394,6 +406,18 @@ impl LecternProcess {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Kills the server with SIGKILL (no chance to clean up) and keeps its data folder.
+    pub async fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+        self.dir.clone()
+    }
+
+    /// The data folder.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 }
 

@@ -1,0 +1,540 @@
+//! Recording and replay end to end: a facilitator in headless Chromium broadcasts painted
+//! timecodes as camera and screen, records ~10 s; the files are checked with ffprobe/ffmpeg (an
+//! independent decoder), then replayed in the player page, where both videos must show the same
+//! moment (read back from their pixels), and exported to one MP4.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lectern_e2e::TestServer;
+use lectern_testkit::browser::{Browser, Page};
+use lectern_testkit::http;
+use serde_json::Value;
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// Replaces the camera, microphone and screen with canvases that paint the wall clock
+/// (`Date.now() / 10`, 20 bits) as a 5×4 grid of black and white blocks, and a tone.
+pub const TIMECODE_MEDIA: &str = r#"(() => {
+  const W = 320, H = 240, COLS = 5, ROWS = 4, BITS = 20;
+  function painter() {
+    const c = document.createElement('canvas');
+    c.width = W; c.height = H;
+    const g = c.getContext('2d');
+    const paint = () => {
+      const code = Math.floor(Date.now() / 10) % (1 << BITS);
+      for (let i = 0; i < BITS; i++) {
+        g.fillStyle = (code >> i) & 1 ? '#ffffff' : '#000000';
+        g.fillRect((i % COLS) * (W / COLS), Math.floor(i / COLS) * (H / ROWS), W / COLS, H / ROWS);
+      }
+    };
+    paint();
+    setInterval(paint, 15);
+    return c.captureStream(30).getVideoTracks()[0];
+  }
+  function tone() {
+    const ctx = new AudioContext();
+    const o = ctx.createOscillator();
+    const d = ctx.createMediaStreamDestination();
+    o.connect(d);
+    o.start();
+    return d.stream.getAudioTracks()[0];
+  }
+  const md = navigator.mediaDevices;
+  md.getUserMedia = async (c) => {
+    const tracks = [];
+    if (c && c.video) tracks.push(painter());
+    if (c && c.audio) tracks.push(tone());
+    return new MediaStream(tracks);
+  };
+  md.getDisplayMedia = async () => new MediaStream([painter()]);
+})();"#;
+
+/// Reads the painted timecode of a video element (the mean of each block's centre).
+const READ_TIMECODES: &str = r#"(() => {
+  const read = (v) => {
+    const c = document.createElement('canvas');
+    c.width = 320; c.height = 240;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, 320, 240);
+    const d = g.getImageData(0, 0, 320, 240).data;
+    let code = 0;
+    for (let i = 0; i < 20; i++) {
+      const cx = (i % 5) * 64 + 32, cy = Math.floor(i / 5) * 60 + 30;
+      let sum = 0, n = 0;
+      for (let y = cy - 8; y <= cy + 8; y += 2) for (let x = cx - 8; x <= cx + 8; x += 2) {
+        sum += d[(y * 320 + x) * 4 + 1]; n++;
+      }
+      if (sum / n > 128) code |= (1 << i);
+    }
+    return code;
+  };
+  const r = window.lecternReplay;
+  const { camera, screen } = r.elements;
+  return { camera: read(camera), screen: read(screen), timeline: r.timelineMs(),
+           cameraTime: camera.currentTime, screenTime: screen.currentTime,
+           playing: !camera.paused && !screen.paused };
+})()"#;
+
+/// The wall-clock time (ms) a 20-bit timecode stands for, taking the one nearest `near_ms`.
+fn timecode_ms(code: u64, near_ms: u64) -> u64 {
+    let period = 1u64 << 20;
+    let near = near_ms / 10;
+    let base = near - near % period;
+    let candidates = [base.saturating_sub(period) + code, base + code, base + period + code];
+    candidates
+        .into_iter()
+        .min_by_key(|c| c.abs_diff(near))
+        .unwrap_or(0)
+        * 10
+}
+
+async fn http_json(t: &TestServer, path: &str) -> anyhow::Result<(u16, Value)> {
+    let r = http::get(&t.server.http_addr.to_string(), path).await?;
+    Ok((r.status, r.json().unwrap_or(Value::Null)))
+}
+
+/// `ffprobe`'s view of a file: its streams (codec, frames) and duration.
+pub fn ffprobe(path: &Path) -> anyhow::Result<Value> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "format=duration:stream=codec_name,codec_type,nb_read_frames",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("ffprobe is needed for this test (apt-get install ffmpeg): {e}")
+        })?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Decodes a whole file with ffmpeg; returns what ffmpeg reports as errors (nothing is good).
+pub fn decode_errors(path: &Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("ffmpeg is needed for this test (apt-get install ffmpeg): {e}")
+        })?;
+    let mut errors = String::from_utf8_lossy(&out.stderr).to_string();
+    if !out.status.success() {
+        errors.push_str(&format!("exit status {}", out.status));
+    }
+    Ok(errors)
+}
+
+pub fn duration_of(probe: &Value) -> f64 {
+    probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub fn streams_of(probe: &Value) -> Vec<(String, u64)> {
+    probe["streams"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    (
+                        s["codec_name"].as_str().unwrap_or("").to_string(),
+                        s["nb_read_frames"]
+                            .as_str()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn attr(b: &mut Browser, p: &Page, id: &str, name: &str) -> String {
+    b.eval(
+        p,
+        &format!("(document.getElementById({id:?}) || {{}}).getAttribute ? document.getElementById({id:?}).getAttribute({name:?}) || '' : ''"),
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(String::from))
+    .unwrap_or_default()
+}
+
+fn file_path(t: &TestServer, manifest: &Value, file: &Value) -> PathBuf {
+    let rec = manifest["recording"].as_str().unwrap_or("");
+    let session = manifest["session"].as_str().unwrap_or("");
+    t.server
+        .recordings_dir()
+        .join(session)
+        .join(rec)
+        .join(file["file"].as_str().unwrap_or(""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let s = t.session.clone();
+    let mut b = Browser::launch().await?;
+
+    // The facilitator goes live with painted camera and screen.
+    let url = format!("{}/facilitate/{}#k={}", t.http_url(), s.id, s.facilitator_key);
+    let fac = b.open_with_script(&url, TIMECODE_MEDIA).await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
+        LONG,
+    )
+    .await?;
+    b.eval(&fac, "document.getElementById('go-live').click(); true")
+        .await?;
+    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
+        .await?;
+    b.eval(&fac, "document.getElementById('share-screen').click(); true")
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('screen-preview').videoWidth > 0",
+        LONG,
+    )
+    .await?;
+
+    // A participant watches: they must see the recording indicator.
+    let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);
+    let part = b.open(&watch).await?;
+    b.wait_for(
+        &part,
+        "!!window.lecternClient && !!document.getElementById('join')",
+        LONG,
+    )
+    .await?;
+    b.eval(&part, "document.getElementById('join').click(); true")
+        .await?;
+    b.wait_for(&part, "document.body.dataset.state === 'live'", LONG)
+        .await?;
+    assert_eq!(
+        attr(&mut b, &part, "recording-indicator", "data-recording").await,
+        "off"
+    );
+
+    // Record for ~10 s.
+    b.eval(&fac, "document.getElementById('record-toggle').click(); true")
+        .await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'on'",
+        LONG,
+    )
+    .await?;
+    let started = Instant::now();
+    b.wait_for(
+        &part,
+        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'on' && !document.getElementById('recording-indicator').hidden",
+        LONG,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    b.eval(&fac, "document.getElementById('record-toggle').click(); true")
+        .await?;
+    let stopped = Instant::now();
+    let recorded = stopped.duration_since(started).as_secs_f64();
+    b.wait_for(
+        &part,
+        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'off'",
+        LONG,
+    )
+    .await?;
+
+    // Ready within 5 s of stopping.
+    let recording_id = loop {
+        let (_, lib) = http_json(&t, "/api/library").await?;
+        let rec = lib["courses"][0]["sessions"][0]["recordings"][0].clone();
+        if rec["state"] == "ready" {
+            break rec["id"].as_str().unwrap_or("").to_string();
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "the recording is not ready 5 s after stopping: {rec}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "recording ready {} ms after stopping",
+        stopped.elapsed().as_millis()
+    );
+    let (code, manifest) =
+        http_json(&t, &format!("/api/recordings/{recording_id}")).await?;
+    assert_eq!(code, 200);
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    let camera = files
+        .iter()
+        .find(|f| f["kind"] == "camera")
+        .expect("a camera file");
+    let screen = files
+        .iter()
+        .find(|f| f["kind"] == "screen")
+        .expect("a screen file");
+    assert_eq!(files.len(), 2, "one camera and one screen file: {manifest}");
+
+    // An independent decoder agrees.
+    for (file, codecs) in [(camera, vec!["vp8", "opus"]), (screen, vec!["vp8"])] {
+        let path = file_path(&t, &manifest, file);
+        let probe = ffprobe(&path)?;
+        let streams = streams_of(&probe);
+        let names: Vec<&str> = streams.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, codecs, "{}: streams {probe}", path.display());
+        let duration = duration_of(&probe);
+        let start_s = file["start_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        let expected = recorded - start_s;
+        assert!(
+            (duration - expected).abs() <= 0.5,
+            "{}: duration {duration:.2} s, recorded {expected:.2} s",
+            path.display()
+        );
+        let frames = streams[0].1 as f64;
+        assert!(
+            frames >= duration * 10.0 && frames <= duration * 61.0,
+            "{}: {frames} video frames in {duration:.1} s",
+            path.display()
+        );
+        let errors = decode_errors(&path)?;
+        assert!(
+            errors.trim().is_empty(),
+            "{}: decode errors: {errors}",
+            path.display()
+        );
+        println!(
+            "{}: {names:?}, {duration:.2} s (recorded {expected:.2} s), {frames} frames",
+            file["file"]
+        );
+    }
+
+    // Replay from a deep link: both players show the same moment, the one linked to.
+    let started_at_ms = manifest["started_at_ms"].as_u64().unwrap_or(0);
+    let replay = b
+        .open(&format!(
+            "{}/replay/{recording_id}?t=4",
+            t.http_url()
+        ))
+        .await?;
+    b.wait_for(
+        &replay,
+        "!!window.lecternReplay && window.lecternReplay.ready.then(() => true)",
+        LONG,
+    )
+    .await?;
+    b.eval(&replay, "window.lecternReplay.play().then(() => true)")
+        .await?;
+    b.wait_for(
+        &replay,
+        "(() => { const e = window.lecternReplay.elements; return !e.camera.paused && !e.screen.paused && e.camera.readyState >= 3 && e.screen.readyState >= 3; })()",
+        LONG,
+    )
+    .await?;
+    let mut worst = 0u64;
+    for i in 0..5 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let r = b.eval(&replay, READ_TIMECODES).await?;
+        let timeline = r["timeline"].as_f64().unwrap_or(0.0) as u64;
+        let near = started_at_ms + timeline;
+        let cam = timecode_ms(r["camera"].as_u64().unwrap_or(0), near);
+        let scr = timecode_ms(r["screen"].as_u64().unwrap_or(0), near);
+        let apart = cam.abs_diff(scr);
+        worst = worst.max(apart);
+        println!(
+            "sample {i}: timeline {timeline} ms, camera shows {} ms, screen {} ms after the start ({apart} ms apart)",
+            cam as i64 - started_at_ms as i64,
+            scr as i64 - started_at_ms as i64
+        );
+        assert!(
+            apart <= 100,
+            "camera and screen out of sync by {apart} ms: {r}"
+        );
+        // The deep link put the players near 4 s (plus what has played since).
+        let shown = cam as i64 - started_at_ms as i64;
+        assert!(
+            (shown - timeline as i64).abs() < 1500,
+            "the picture ({shown} ms) does not match the timeline ({timeline} ms): {r}"
+        );
+        if i == 0 {
+            assert!(
+                (3500..7000).contains(&timeline),
+                "the deep link ?t=4 starts near 4 s, not {timeline} ms"
+            );
+        }
+    }
+    println!("replay: camera and screen at most {worst} ms apart");
+
+    // One MP4 with everything, through the page's export API.
+    let addr = t.server.http_addr.to_string();
+    let r = http::request(
+        &addr,
+        "POST",
+        &format!("/api/recordings/{recording_id}/export"),
+        &[],
+    )
+    .await?;
+    assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
+    let job = r.json()?;
+    let status_url = job["status_url"].as_str().unwrap_or("").to_string();
+    let export_started = Instant::now();
+    let mut progress_seen = Vec::new();
+    let url = loop {
+        let (_, st) = http_json(&t, &status_url).await?;
+        progress_seen.push(st["progress"].as_f64().unwrap_or(-1.0));
+        match st["state"].as_str() {
+            Some("done") => break st["url"].as_str().unwrap_or("").to_string(),
+            Some("running") => {}
+            _ => panic!("export failed: {st}"),
+        }
+        assert!(
+            export_started.elapsed() < Duration::from_secs(120),
+            "export too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(progress_seen.last().copied(), Some(1.0));
+    let mp4 = t.dir.join("export.mp4");
+    let r = http::get(&addr, &url).await?;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("video/mp4"));
+    assert!(r
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment")));
+    std::fs::write(&mp4, &r.body)?;
+    let probe = ffprobe(&mp4)?;
+    let names: Vec<String> = streams_of(&probe).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["h264", "aac"], "{probe}");
+    let d = duration_of(&probe);
+    assert!(
+        (d - recorded).abs() < 1.0,
+        "export lasts {d:.2} s, the recording {recorded:.2} s"
+    );
+    println!(
+        "export: {d:.2} s MP4 in {:.1} s",
+        export_started.elapsed().as_secs_f64()
+    );
+
+    b.quit().await;
+    t.stop().await;
+    Ok(())
+}
+
+/// The server is killed (SIGKILL) 8 s into a recording and started again: the recording is
+/// recovered, decodes, holds at least 6 s, and the catalogue points only at files that exist.
+/// The recovered recording then exports with the CLI, which shows its progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
+    use lectern_testkit::load::LecternProcess;
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_lectern-e2e-server"));
+    let dir = std::env::temp_dir().join(format!(
+        "lectern-e2e-kill-{}-{}",
+        std::process::id(),
+        lectern_testkit::media::now_ns()
+    ));
+    let server = LecternProcess::start_in(&binary, &dir, &["--record-all"]).await?;
+    let http = server.http.clone();
+    let mut b = Browser::launch().await?;
+    let url = format!(
+        "http://{http}/facilitate/{}#k={}",
+        server.session, server.facilitator_key
+    );
+    let fac = b.open_with_script(&url, TIMECODE_MEDIA).await?;
+    b.wait_for(
+        &fac,
+        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
+        LONG,
+    )
+    .await?;
+    b.eval(&fac, "document.getElementById('go-live').click(); true")
+        .await?;
+    // The course records from the start: the indicator comes on by itself.
+    b.wait_for(
+        &fac,
+        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'on'",
+        LONG,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let dir = server.kill().await;
+    b.quit().await;
+
+    // Start again on the same data: recovery runs before the server serves.
+    let server = LecternProcess::start_in(&binary, &dir, &[]).await?;
+    let lib = http::get(&server.http, "/api/library").await?.json()?;
+    let rec = lib["courses"][0]["sessions"][0]["recordings"][0].clone();
+    assert_eq!(rec["state"], "recovered", "{lib}");
+    let id = rec["id"].as_str().unwrap_or("").to_string();
+    let manifest = http::get(&server.http, &format!("/api/recordings/{id}"))
+        .await?
+        .json()?;
+    let files = manifest["files"].as_array().cloned().unwrap_or_default();
+    assert!(!files.is_empty(), "{manifest}");
+    let rec_dir = dir
+        .join("recordings")
+        .join(manifest["session"].as_str().unwrap_or(""))
+        .join(&id);
+    for f in &files {
+        let path = rec_dir.join(f["file"].as_str().unwrap_or(""));
+        assert!(path.is_file(), "the catalogue names a missing file {}", path.display());
+        assert_eq!(f["state"], "recovered");
+        let probe = ffprobe(&path)?;
+        let d = duration_of(&probe);
+        assert!(d >= 6.0, "{}: only {d:.2} s recovered", path.display());
+        let errors = decode_errors(&path)?;
+        assert!(errors.trim().is_empty(), "{}: {errors}", path.display());
+        let catalogued = f["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        assert!(
+            (catalogued - d).abs() < 0.5,
+            "catalogue says {catalogued:.2} s, the file {d:.2} s"
+        );
+        // The file serves, with its length and ranges.
+        let r = http::request(
+            &server.http,
+            "GET",
+            &format!("/media/{}", f["id"].as_str().unwrap_or("")),
+            &[("Range", "bytes=0-99")],
+        )
+        .await?;
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body.len(), 100);
+        println!("recovered {}: {d:.2} s", f["file"]);
+    }
+    let on_disk: Vec<_> = std::fs::read_dir(&rec_dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".webm") || n.ends_with(".mkv"))
+        .collect();
+    assert_eq!(on_disk.len(), files.len(), "files on disk {on_disk:?}");
+    assert!(rec_dir.join("manifest.json").is_file());
+
+    // The CLI exports it, with a progress bar.
+    let out_file = dir.join("exported.mp4");
+    let out = tokio::process::Command::new(&binary)
+        .args(["export", &id, "-o"])
+        .arg(&out_file)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "export failed: {stderr}");
+    assert!(stderr.contains("100%"), "no progress shown: {stderr}");
+    let probe = ffprobe(&out_file)?;
+    assert!(duration_of(&probe) >= 6.0, "{probe}");
+    server.stop().await;
+    Ok(())
+}
