@@ -4,6 +4,7 @@
 //! - [`Publisher`]: joins as facilitator and sends synthetic VP8 + Opus RTP;
 //! - [`Viewer`]: joins as participant, answers the server's offers and records what arrives;
 //! - [`browser`]: a small DevTools-protocol driver for headless Chromium;
+//! - [`encoded`]: real VP8/VP9/H.264/Opus made with ffmpeg, and readers for IVF, Ogg and Annex B;
 //! - [`BenchViewer`]: a lean viewer for load generation that decrypts RTP itself, generic over
 //!   its signalling (lectern's or, through [`janus`], the Janus video room's);
 //! - [`load`]: the load generator behind `lectern-load` (one publisher, N viewers, lectern and
@@ -27,6 +28,7 @@
 
 pub mod bench_viewer;
 pub mod browser;
+pub mod encoded;
 mod endpoint;
 pub mod firefox;
 pub mod hist;
