@@ -16,3 +16,5 @@
 pub mod clock;
 pub mod depack;
 pub mod mkv;
+pub mod recorder;
+pub mod task;

@@ -297,7 +297,7 @@ impl Recorder {
                 let arrival = unix_us(at);
                 self.publishers
                     .entry(t.publisher)
-                    .or_default()
+                    .or_insert_with(PublisherClock::new)
                     .observe(ntp, arrival);
                 self.release_pending(now, track);
             }
@@ -336,7 +336,8 @@ impl Recorder {
                     continue;
                 };
                 if let Err(e) = f.writer.flush() {
-                    self.fail(format!("writing {}: {e}", f.path.display()));
+                    let msg = format!("writing {}: {e}", f.path.display());
+                    self.fail(msg);
                     break;
                 }
                 if now.duration_since(f.last_progress) >= PROGRESS_EVERY {
@@ -379,7 +380,7 @@ impl Recorder {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
-        t.depack.push(seq, ts, marker, &payload, at);
+        t.depack.push(seq, ts, marker, payload, at);
         self.drain_track(now, track);
     }
 
@@ -427,6 +428,7 @@ impl Recorder {
     /// Frames that waited for a sender report go on once one came, or after [`REPORT_WAIT`]
     /// with a clock taken from their arrival times.
     fn release_pending(&mut self, now: Instant, track: TrackId) {
+        let (started, started_at) = (self.started, self.started_at);
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
@@ -443,12 +445,12 @@ impl Recorder {
                 "recording {}: no sender report for track {track}; using arrival times",
                 self.recording
             );
-            let arrival_unix = unix_us(self.system_time(first.arrival));
+            let arrival_unix = unix_us(system_time(started, started_at, first.arrival));
             let ntp = ntp_from_unix_us(arrival_unix);
             t.clock.on_sender_report(ntp, first.rtp_ts);
             self.publishers
                 .entry(t.publisher)
-                .or_default()
+                .or_insert_with(PublisherClock::new)
                 .observe(ntp, arrival_unix);
         }
         let frames: Vec<PendingFrame> = t.pending.drain(..).collect();
@@ -457,12 +459,6 @@ impl Recorder {
         }
     }
 
-    fn system_time(&self, at: Instant) -> SystemTime {
-        match at.checked_duration_since(self.started_at) {
-            Some(d) => self.started + d,
-            None => self.started - self.started_at.duration_since(at),
-        }
-    }
 
     /// A frame with a known clock: onto the timeline and into its group's file.
     fn place(&mut self, now: Instant, track: TrackId, f: PendingFrame) {
@@ -756,10 +752,10 @@ impl Recorder {
         let Some(t) = self.tracks.remove(&track) else {
             return;
         };
+        let key = t.group_key();
         for f in t.pending {
             self.pool.push(f.data);
         }
-        let key = t.group_key();
         if self
             .files
             .get(&key)
@@ -825,6 +821,14 @@ impl Recorder {
         for key in keys {
             self.close_file(key);
         }
+    }
+}
+
+/// The wall-clock time of a monotonic instant, given one moment known on both clocks.
+fn system_time(started: SystemTime, started_at: Instant, at: Instant) -> SystemTime {
+    match at.checked_duration_since(started_at) {
+        Some(d) => started + d,
+        None => started - started_at.duration_since(at),
     }
 }
 
