@@ -132,8 +132,9 @@ pub struct Recovered {
     pub summary: FileSummary,
     /// `false` if the file was already finished and left untouched.
     pub repaired: bool,
-    /// Bytes cut from the end of the file before the index was rewritten: a cut cluster's
-    /// incomplete tail, garbage or zeros, and any earlier index.
+    /// Bytes given up: a cut cluster's incomplete tail and whatever unreadable follows the
+    /// last readable element (garbage, zeros), plus damaged parts of clusters covered by Void
+    /// elements. A readable index that is rewritten does not count.
     pub dropped_bytes: u64,
 }
 
