@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::ebml::{encode_size, id, put_id, put_size, Header, ReadError, Reader, UNKNOWN_SIZE_8};
+use super::ebml::{encode_size, id, void_header, Header, ReadError, Reader};
 use super::finish::{CueEntry, Timeline};
 use super::{FileInfo, MediaKind, MkvError, TrackInfo};
 
@@ -595,19 +595,6 @@ fn next_is_cluster(r: &mut Reader<&File>, pos: u64, seg_end: u64) -> Result<bool
         Err(ReadError::Bad(_)) => Ok(false),
         Err(ReadError::Io(err)) => Err(err.into()),
     }
-}
-
-/// The header of a Void element `total` (≥ 2) bytes long; its data is left as it is.
-fn void_header(total: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9);
-    put_id(&mut out, id::VOID);
-    if total <= 128 {
-        put_size(&mut out, total.saturating_sub(2));
-    } else {
-        let size = encode_size(total - 9, 8).unwrap_or(UNKNOWN_SIZE_8);
-        out.extend_from_slice(&size);
-    }
-    out
 }
 
 /// Ids that end an unknown-size cluster.
