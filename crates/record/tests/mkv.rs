@@ -117,26 +117,29 @@ fn crash_cuts_recover_to_playable_files() {
     assert!(inspect(&path).unwrap().complete);
 
     // Cuts through the media.
-    let mut cuts: Vec<(u64, bool)> = Vec::new();
+    // (cut, zeros appended): a short run of zeros, or one longer than a cluster, so that the
+    // cut cluster's size reaches into the zeros.
+    const SOME: usize = 8192;
+    const MANY: usize = 200_000;
+    let mut cuts: Vec<(u64, usize)> = Vec::new();
     for window in history.windows(2) {
         let (start, end) = (window[0].0, window[1].0);
-        cuts.push((start, false)); // clean, between clusters
-        cuts.push((start + 7, false)); // inside the cluster header
-        cuts.push((start + (end - start) / 3, false)); // inside a block, most likely
-        cuts.push((start + (end - start) / 2, true)); // same, zeros after
+        cuts.push((start, 0)); // clean, between clusters
+        cuts.push((start + 7, 0)); // inside the cluster header
+        cuts.push((start + (end - start) / 3, 0)); // inside a block, most likely
+        cuts.push((start + (end - start) / 2, SOME));
+        cuts.push((start + (end - start) * 2 / 3, MANY));
     }
-    cuts.push((clusters_end, true));
-    cuts.push((clusters_end + 10, false)); // inside the Cues
-    cuts.push((bytes.len() as u64 - 1, false));
-    cuts.push((bytes.len() as u64 - 1, true));
+    cuts.push((clusters_end, SOME));
+    cuts.push((clusters_end + 10, 0)); // inside the Cues
+    cuts.push((bytes.len() as u64 - 1, 0));
+    cuts.push((bytes.len() as u64 - 1, MANY));
 
     let mut checked_control = false;
     for (cut, zeros) in cuts {
         let path = dir.file(&format!("cut-{cut}-{zeros}.webm"));
         let mut data = bytes[..cut as usize].to_vec();
-        if zeros {
-            data.extend_from_slice(&[0u8; 8192]);
-        }
+        data.resize(data.len() + zeros, 0);
         std::fs::write(&path, &data).unwrap();
         if !checked_control && !history.iter().any(|h| h.0 == cut) {
             // Control: unrepaired, ffmpeg does notice the cut.

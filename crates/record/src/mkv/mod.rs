@@ -85,7 +85,7 @@ pub enum TrackKind {
 /// A track of a new file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackSpec {
-    /// 1-based, unique within the file.
+    /// 1-based (1..=126, so that a block's track number is one byte), unique within the file.
     pub number: u64,
     pub name: String,
     pub kind: TrackKind,
