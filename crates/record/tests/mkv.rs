@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use lectern_record::mkv::{
-    inspect, recover, MediaKind, MkvError, MkvWriter, TrackKind, TrackSpec, VideoCodec,
+    ebml, inspect, recover, MediaKind, MkvError, MkvWriter, TrackKind, TrackSpec, VideoCodec,
     WriterOptions,
 };
 use lectern_testkit::encoded;
@@ -117,26 +117,29 @@ fn crash_cuts_recover_to_playable_files() {
     assert!(inspect(&path).unwrap().complete);
 
     // Cuts through the media.
-    let mut cuts: Vec<(u64, bool)> = Vec::new();
+    // (cut, zeros appended): a short run of zeros, or one longer than a cluster, so that the
+    // cut cluster's size reaches into the zeros.
+    const SOME: usize = 8192;
+    const MANY: usize = 200_000;
+    let mut cuts: Vec<(u64, usize)> = Vec::new();
     for window in history.windows(2) {
         let (start, end) = (window[0].0, window[1].0);
-        cuts.push((start, false)); // clean, between clusters
-        cuts.push((start + 7, false)); // inside the cluster header
-        cuts.push((start + (end - start) / 3, false)); // inside a block, most likely
-        cuts.push((start + (end - start) / 2, true)); // same, zeros after
+        cuts.push((start, 0)); // clean, between clusters
+        cuts.push((start + 7, 0)); // inside the cluster header
+        cuts.push((start + (end - start) / 3, 0)); // inside a block, most likely
+        cuts.push((start + (end - start) / 2, SOME));
+        cuts.push((start + (end - start) * 2 / 3, MANY));
     }
-    cuts.push((clusters_end, true));
-    cuts.push((clusters_end + 10, false)); // inside the Cues
-    cuts.push((bytes.len() as u64 - 1, false));
-    cuts.push((bytes.len() as u64 - 1, true));
+    cuts.push((clusters_end, SOME));
+    cuts.push((clusters_end + 10, 0)); // inside the Cues
+    cuts.push((bytes.len() as u64 - 1, 0));
+    cuts.push((bytes.len() as u64 - 1, MANY));
 
     let mut checked_control = false;
     for (cut, zeros) in cuts {
         let path = dir.file(&format!("cut-{cut}-{zeros}.webm"));
         let mut data = bytes[..cut as usize].to_vec();
-        if zeros {
-            data.extend_from_slice(&[0u8; 8192]);
-        }
+        data.resize(data.len() + zeros, 0);
         std::fs::write(&path, &data).unwrap();
         if !checked_control && !history.iter().any(|h| h.0 == cut) {
             // Control: unrepaired, ffmpeg does notice the cut.
@@ -226,6 +229,7 @@ fn finalized_but_for_the_segment_size() {
 
     let recovered = recover(&path).unwrap();
     assert!(recovered.repaired);
+    assert_eq!(recovered.dropped_bytes, 0);
     assert_eq!(recovered.summary, summary);
     assert_eq!(std::fs::read(&path).unwrap(), finished);
 
@@ -235,7 +239,90 @@ fn finalized_but_for_the_segment_size() {
     std::fs::write(&path, &garbage).unwrap();
     let recovered = recover(&path).unwrap();
     assert!(recovered.repaired);
+    assert_eq!(recovered.dropped_bytes, 5000);
     assert_eq!(std::fs::read(&path).unwrap(), finished);
+}
+
+/// Damage inside the file (a disk's doing, not a crash's) costs only the damaged cluster's
+/// remaining blocks: the rest of the file is kept.
+#[test]
+fn damage_inside_costs_only_that_cluster() {
+    let dir = TempDir::new("damage");
+    let original = dir.file("original.webm");
+    let frames = camera_and_microphone(FIVE_SECONDS_MS);
+    let (summary, history) = mux(&original, vec![vp8_track(1), opus_track(2)], &frames);
+    let bytes = std::fs::read(&original).unwrap();
+    let total_frames: u64 = summary.frames.iter().map(|f| f.1).sum();
+
+    // (cluster, first damaged block): a block in the middle, or the cluster's Timestamp.
+    for (cluster, damaged) in [(2usize, Some(10usize)), (3, None)] {
+        let cluster_at = history[cluster].0 as usize;
+        let (children, blocks, cluster_end) = cluster_children(&bytes, cluster_at);
+        // Damaged: from the bad block to the cluster's end, or the whole cluster.
+        let (at, lost, voided) = match damaged {
+            Some(block) => (
+                blocks[block],
+                blocks.len() - block,
+                cluster_end - blocks[block],
+            ),
+            None => (children[0], blocks.len(), cluster_end - cluster_at),
+        };
+        let mut data = bytes.clone();
+        data[at] = 0x00; // not an element id
+        let path = dir.file(&format!("damaged-{cluster}.webm"));
+        std::fs::write(&path, &data).unwrap();
+        assert!(!decode_errors(&path, &[], &[]).is_empty(), "control");
+
+        let recovered = recover(&path).unwrap();
+        assert!(recovered.repaired);
+        assert_eq!(recovered.dropped_bytes, voided as u64);
+        assert_eq!(recovered.summary.duration_ms, summary.duration_ms);
+        let kept: u64 = recovered.summary.frames.iter().map(|f| f.1).sum();
+        assert_eq!(kept, total_frames - lost as u64, "cluster {cluster}");
+        // A cluster voided whole loses its cue point.
+        let lost_cues = usize::from(damaged.is_none());
+        assert_eq!(recovered.summary.cues, summary.cues - lost_cues);
+        assert_eq!(
+            recovered.summary.bytes,
+            std::fs::metadata(&path).unwrap().len()
+        );
+        if lost_cues == 0 {
+            assert_eq!(recovered.summary.bytes, bytes.len() as u64);
+        }
+        let info = inspect(&path).unwrap();
+        assert!(info.complete);
+        assert_eq!(info.blocks, kept);
+        assert_decodes(&path);
+        let before = std::fs::read(&path).unwrap();
+        assert!(!recover(&path).unwrap().repaired);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}
+
+/// Offsets of the children of the cluster at `cluster_at`, of its SimpleBlocks, and of its end.
+fn cluster_children(bytes: &[u8], cluster_at: usize) -> (Vec<usize>, Vec<usize>, usize) {
+    let element = |at: usize| {
+        let (element_id, id_len) = ebml::decode_id(&bytes[at..]).expect("element id");
+        let size = ebml::decode_size(&bytes[at + id_len..]).expect("element size");
+        let data = at + id_len + size.len;
+        (
+            element_id,
+            data,
+            data + size.value.expect("known size") as usize,
+        )
+    };
+    let (cluster_id, mut at, end) = element(cluster_at);
+    assert_eq!(cluster_id, ebml::id::CLUSTER);
+    let (mut children, mut blocks) = (Vec::new(), Vec::new());
+    while at < end {
+        let (child_id, _, child_end) = element(at);
+        children.push(at);
+        if child_id == ebml::id::SIMPLE_BLOCK {
+            blocks.push(at);
+        }
+        at = child_end;
+    }
+    (children, blocks, end)
 }
 
 /// A writer dropped without finalize (the process was killed) after regular flushes.

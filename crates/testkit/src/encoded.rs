@@ -207,6 +207,11 @@ pub struct IvfFrame {
 /// Reads an IVF file (VP8 or VP9).
 pub fn read_ivf(path: &Path) -> Result<Ivf> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_ivf(&bytes)
+}
+
+/// Parses the bytes of an IVF file (VP8 or VP9).
+pub fn parse_ivf(bytes: &[u8]) -> Result<Ivf> {
     ensure!(
         bytes.len() >= 32 && &bytes[..4] == b"DKIF",
         "not an IVF file"
@@ -274,6 +279,11 @@ fn vp9_keyframe(frame: &[u8]) -> bool {
 /// headers. Packets may span pages (a lacing value of 255 continues the packet).
 pub fn read_ogg_opus(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_ogg_opus(&bytes)
+}
+
+/// Parses the bytes of a single-stream Ogg Opus file (see [`read_ogg_opus`]).
+pub fn parse_ogg_opus(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
     let mut packets = Vec::new();
     let mut current = Vec::new();
     let mut at = 0;
@@ -429,6 +439,78 @@ mod tests {
         assert_eq!(avcc_frame(&units[1].nals)[..4], [0, 0, 0, 3]);
         let record = avcc_record(&nals[0], &nals[1]).unwrap();
         assert_eq!(record[..6], [1, 1, 2, 3, 0xFF, 0xE1]);
+    }
+
+    /// An Ogg page (the reader does not check CRCs) holding `segments`.
+    fn ogg_page(continued: bool, segments: &[&[u8]], packet_ends: bool) -> Vec<u8> {
+        let mut page = b"OggS".to_vec();
+        page.push(0);
+        page.push(u8::from(continued));
+        page.extend_from_slice(&[0; 8 + 4 + 4 + 4]);
+        let mut lacing = Vec::new();
+        let mut data = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let mut rest = segment.len();
+            while rest >= 255 {
+                lacing.push(255);
+                rest -= 255;
+            }
+            if !last || packet_ends {
+                lacing.push(rest as u8);
+            }
+            data.extend_from_slice(segment);
+        }
+        page.push(lacing.len() as u8);
+        page.extend_from_slice(&lacing);
+        page.extend_from_slice(&data);
+        page
+    }
+
+    #[test]
+    fn ogg_packets_across_pages() {
+        let long: Vec<u8> = (0..700u32).map(|i| i as u8).collect();
+        let mut stream = ogg_page(false, &[b"OpusHead-ish"], true);
+        stream.extend(ogg_page(false, &[b"OpusTags"], true));
+        // A 510-byte first part ending the page with lacing 255, 255: continued next page.
+        stream.extend(ogg_page(false, &[b"first", &long[..510]], false));
+        stream.extend(ogg_page(true, &[&long[510..], b"last"], true));
+        let packets = parse_ogg_opus(&stream).unwrap();
+        assert_eq!(packets.len(), 3);
+        assert_eq!(packets[0], b"first");
+        assert_eq!(packets[1], long);
+        assert_eq!(packets[2], b"last");
+        assert!(parse_ogg_opus(&stream[..40]).is_err());
+    }
+
+    #[test]
+    fn ivf_frames() {
+        let mut ivf = b"DKIF".to_vec();
+        ivf.extend_from_slice(&0u16.to_le_bytes());
+        ivf.extend_from_slice(&32u16.to_le_bytes());
+        ivf.extend_from_slice(b"VP80");
+        ivf.extend_from_slice(&320u16.to_le_bytes());
+        ivf.extend_from_slice(&240u16.to_le_bytes());
+        ivf.extend_from_slice(&30u32.to_le_bytes());
+        ivf.extend_from_slice(&1u32.to_le_bytes());
+        ivf.extend_from_slice(&[0; 8]);
+        for (pts, first) in [(0u64, 0x10u8), (1, 0x11), (2, 0x11)] {
+            ivf.extend_from_slice(&3u32.to_le_bytes());
+            ivf.extend_from_slice(&pts.to_le_bytes());
+            ivf.extend_from_slice(&[first, 0, 0]);
+        }
+        let parsed = parse_ivf(&ivf).unwrap();
+        assert_eq!(
+            (parsed.width, parsed.height, parsed.fps()),
+            (320, 240, 30.0)
+        );
+        let frames: Vec<_> = parsed
+            .frames
+            .iter()
+            .map(|f| (f.pts_ms, f.keyframe))
+            .collect();
+        assert_eq!(frames, [(0, true), (33, false), (66, false)]);
+        assert!(parse_ivf(&ivf[..ivf.len() - 1]).is_err());
     }
 
     #[test]

@@ -214,20 +214,25 @@ pub fn put_master(buf: &mut Vec<u8>, id: u32, fill: impl FnOnce(&mut Vec<u8>)) {
     put_bytes(buf, id, &inner);
 }
 
-/// A Void element of exactly `total` bytes (`total` ≥ 2).
+/// A Void element of exactly `total` bytes (`total` ≥ 2), zero-filled.
 pub fn void_element(total: usize) -> Vec<u8> {
-    debug_assert!(total >= 2);
-    let mut buf = Vec::with_capacity(total);
+    let mut buf = void_header(total as u64);
+    buf.resize(total.max(buf.len()), 0);
+    buf
+}
+
+/// The header (id and size, 2 or 9 bytes) of a Void element `total` bytes long in all
+/// (`total` ≥ 2); what its data holds does not matter to readers.
+pub fn void_header(total: u64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(9);
     put_id(&mut buf, id::VOID);
-    let rest = total.saturating_sub(1);
     // A one-byte size covers up to 126 data bytes; beyond, an 8-byte size.
-    if rest <= 127 {
-        put_size(&mut buf, rest.saturating_sub(1) as u64);
+    if total <= 128 {
+        put_size(&mut buf, total.saturating_sub(2));
     } else {
-        let bytes = encode_size(rest as u64 - 8, 8).unwrap_or(UNKNOWN_SIZE_8);
+        let bytes = encode_size(total - 9, 8).unwrap_or(UNKNOWN_SIZE_8);
         buf.extend_from_slice(&bytes);
     }
-    buf.resize(total, 0);
     buf
 }
 

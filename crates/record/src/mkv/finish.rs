@@ -250,8 +250,8 @@ impl Plan {
     }
 }
 
-/// A SeekHead for `seeks` (`(id, file offset)`) followed by a Void, exactly `len` bytes; `None`
-/// if it does not fit.
+/// A SeekHead for `seeks` (`(id, file offset)`) followed by the header of a Void that fills the
+/// rest of `len` bytes (the Void's data is left as it is on disk); `None` if it does not fit.
 fn seek_area_bytes(seeks: &[(u32, u64)], base: u64, len: usize) -> Option<Vec<u8>> {
     let mut inner = Vec::new();
     for &(element, pos) in seeks {
@@ -270,12 +270,12 @@ fn seek_area_bytes(seeks: &[(u32, u64)], base: u64, len: usize) -> Option<Vec<u8
         if rest == 1 {
             return None;
         }
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(head_len + 9);
         ebml::put_id(&mut out, id::SEEK_HEAD);
         out.extend_from_slice(&ebml::encode_size(inner.len() as u64, size_len)?[..size_len]);
         out.extend_from_slice(&inner);
         if rest > 0 {
-            out.extend_from_slice(&ebml::void_element(rest));
+            out.extend_from_slice(&ebml::void_header(rest as u64));
         }
         Some(out)
     })
@@ -303,11 +303,23 @@ mod tests {
     #[test]
     fn seek_area_fills_exactly() {
         let seeks = [(id::INFO, 300), (id::TRACKS, 400), (id::CUES, 1 << 40)];
-        for len in 60..200 {
-            if let Some(area) = seek_area_bytes(&seeks, 100, len) {
-                assert_eq!(area.len(), len);
-            } else {
+        for len in (60..300).chain([1 << 20]) {
+            let Some(area) = seek_area_bytes(&seeks, 100, len) else {
                 assert!(len < 70, "{len}");
+                continue;
+            };
+            // On disk: the SeekHead, then a Void reaching exactly the end of the area.
+            let mut disk = vec![0xAAu8; len];
+            disk[..area.len()].copy_from_slice(&area);
+            let mut reader = ebml::Reader::new(std::io::Cursor::new(disk)).unwrap();
+            let seek_head = reader.header(len as u64, false).unwrap();
+            assert_eq!(seek_head.id, id::SEEK_HEAD);
+            let end = seek_head.end().unwrap();
+            if end < len as u64 {
+                reader.seek_to(end).unwrap();
+                let void = reader.header(len as u64, false).unwrap();
+                assert_eq!(void.id, id::VOID);
+                assert_eq!(void.end(), Some(len as u64), "{len}");
             }
         }
         assert!(seek_area_bytes(&seeks, 100, SEEK_AREA_LEN).is_some());

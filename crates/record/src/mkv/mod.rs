@@ -85,7 +85,7 @@ pub enum TrackKind {
 /// A track of a new file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackSpec {
-    /// 1-based, unique within the file.
+    /// 1-based (1..=126, so that a block's track number is one byte), unique within the file.
     pub number: u64,
     pub name: String,
     pub kind: TrackKind,
@@ -132,8 +132,9 @@ pub struct Recovered {
     pub summary: FileSummary,
     /// `false` if the file was already finished and left untouched.
     pub repaired: bool,
-    /// Bytes cut from the end of the file before the index was rewritten: a cut cluster's
-    /// incomplete tail, garbage or zeros, and any earlier index.
+    /// Bytes given up: a cut cluster's incomplete tail and whatever unreadable follows the
+    /// last readable element (garbage, zeros), plus damaged parts of clusters covered by Void
+    /// elements. A readable index that is rewritten does not count.
     pub dropped_bytes: u64,
 }
 

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::ebml::{encode_size, id, put_id, put_size, Header, ReadError, Reader, UNKNOWN_SIZE_8};
+use super::ebml::{encode_size, id, void_header, Header, ReadError, Reader};
 use super::finish::{CueEntry, Timeline};
 use super::{FileInfo, MediaKind, MkvError, TrackInfo};
 
@@ -50,6 +50,8 @@ pub(crate) struct Scan {
     /// In-place writes that make the kept clusters whole: the new 8-byte size of a cut last
     /// cluster, Void headers over the damaged part of a cluster inside the run.
     pub fixes: Vec<(u64, Vec<u8>)>,
+    /// Bytes of damaged clusters covered by Void elements by those fixes.
+    pub voided: u64,
     pub has_cues: bool,
     pub cue_points: usize,
     /// End of the last readable element.
@@ -252,6 +254,7 @@ pub(crate) fn scan(file: &File) -> Result<Scan, MkvError> {
         last_block: run.last_block,
         clusters_end,
         fixes: run.fixes,
+        voided: run.voided,
         has_cues,
         cue_points,
         readable_end: pos.min(len),
@@ -434,6 +437,7 @@ struct Run {
     first_block: Option<u64>,
     last_block: Option<u64>,
     fixes: Vec<(u64, Vec<u8>)>,
+    voided: u64,
 }
 
 enum ClusterEnd {
@@ -567,6 +571,7 @@ fn scan_cluster(
                 *timeline = before;
             }
             run.fixes.push((from, void_header(end - from)));
+            run.voided += end - from;
             return Ok(ClusterEnd::Continue(end));
         }
     }
@@ -590,19 +595,6 @@ fn next_is_cluster(r: &mut Reader<&File>, pos: u64, seg_end: u64) -> Result<bool
         Err(ReadError::Bad(_)) => Ok(false),
         Err(ReadError::Io(err)) => Err(err.into()),
     }
-}
-
-/// The header of a Void element `total` (≥ 2) bytes long; its data is left as it is.
-fn void_header(total: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9);
-    put_id(&mut out, id::VOID);
-    if total <= 128 {
-        put_size(&mut out, total.saturating_sub(2));
-    } else {
-        let size = encode_size(total - 9, 8).unwrap_or(UNKNOWN_SIZE_8);
-        out.extend_from_slice(&size);
-    }
-    out
 }
 
 /// Ids that end an unknown-size cluster.
@@ -652,7 +644,7 @@ fn read_block_head(
 ) -> Result<Option<BlockHead>, ReadError> {
     let size = element.size.unwrap_or(0);
     let mut bytes = [0u8; BLOCK_HEAD];
-    let n = (size as usize).min(BLOCK_HEAD);
+    let n = size.min(BLOCK_HEAD as u64) as usize;
     r.seek_to(element.data_start)?;
     r.read_exact(&mut bytes[..n])?;
     let bytes = &bytes[..n];

@@ -73,6 +73,6 @@ pub fn recover(path: &Path) -> Result<Recovered, MkvError> {
     Ok(Recovered {
         summary,
         repaired: true,
-        dropped_bytes: scan.file_len.saturating_sub(scan.clusters_end),
+        dropped_bytes: scan.file_len.saturating_sub(scan.readable_end) + scan.voided,
     })
 }
