@@ -139,7 +139,7 @@ fn main() {
     let step = Duration::from_millis(10);
     let mut t = Duration::ZERO;
     let mut frame_n = 0u64;
-    let mut send = |rec: &mut Recorder, s: &mut Stream, at: Duration, frame: &[u8], vp8: bool, packets: &mut u64| {
+    let send = |rec: &mut Recorder, s: &mut Stream, at: Duration, frame: &[u8], vp8: bool, packets: &mut u64| {
         let ts = s
             .ts_base
             .wrapping_add((at.as_micros() as u64 * s.clock as u64 / 1_000_000) as u32);

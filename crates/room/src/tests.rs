@@ -10,6 +10,7 @@ fn room() -> Room {
         },
         RoomConfig {
             grace: Duration::from_secs(10),
+            ..RoomConfig::default()
         },
     )
 }
@@ -201,4 +202,133 @@ fn unpublish_removes_track() {
     let n = drain(&mut r);
     assert!(n.contains(&Notice::TrackRemoved { track: screen }));
     assert_eq!(r.tracks().count(), 0);
+}
+
+fn recording_frames(notices: &[Notice]) -> Vec<RecordingState> {
+    notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Broadcast {
+                msg: ServerMsg::Recording(f),
+                ..
+            } => Some(f.state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn facilitator_starts_and_stops_recording_everyone_sees_it() {
+    let mut r = room();
+    let now = Instant::now();
+    let (f, p) = (PeerId::random(), PeerId::random());
+    r.join(now, f, Role::Facilitator, None);
+    r.join(now, p, Role::Participant, None);
+    drain(&mut r);
+    // A participant may not.
+    assert_eq!(
+        r.request_recording(p, true).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert!(drain(&mut r).is_empty(), "a refused request changes nothing");
+    assert_eq!(
+        r.request_recording(PeerId::random(), true)
+            .unwrap_err()
+            .code,
+        ErrorCode::NotJoined
+    );
+
+    r.request_recording(f, true).unwrap();
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::StartRecorder));
+    assert_eq!(recording_frames(&n), [RecordingState::Starting]);
+    // Asking twice changes nothing.
+    r.request_recording(f, true).unwrap();
+    assert!(drain(&mut r).is_empty());
+
+    let id = RecordingId::random();
+    r.recorder_started(id, 1234);
+    let n = drain(&mut r);
+    assert_eq!(recording_frames(&n), [RecordingState::On]);
+    assert_eq!(r.recording().recording, Some(id));
+    assert_eq!(r.recording().since_ms, Some(1234));
+
+    // A late joiner learns it from `joined`.
+    let late = PeerId::random();
+    r.join(now, late, Role::Participant, None);
+    let joined = drain(&mut r)
+        .into_iter()
+        .find_map(|n| match n {
+            Notice::Send {
+                msg: ServerMsg::Joined(j),
+                ..
+            } => Some(j),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(joined.recording.state, RecordingState::On);
+
+    r.request_recording(f, false).unwrap();
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::StopRecorder));
+    assert_eq!(recording_frames(&n), [RecordingState::Off]);
+}
+
+#[test]
+fn recorder_failure_is_broadcast_and_a_late_recorder_is_stopped() {
+    let mut r = room();
+    let now = Instant::now();
+    let f = PeerId::random();
+    r.join(now, f, Role::Facilitator, None);
+    r.request_recording(f, true).unwrap();
+    r.request_recording(f, false).unwrap();
+    drain(&mut r);
+    // The recorder comes up after the facilitator stopped it: it is stopped at once.
+    r.recorder_started(RecordingId::random(), 1);
+    assert_eq!(drain(&mut r), [Notice::StopRecorder]);
+    assert_eq!(r.recording().state, RecordingState::Off);
+
+    r.request_recording(f, true).unwrap();
+    r.recorder_started(RecordingId::random(), 1);
+    drain(&mut r);
+    r.recorder_failed(None, "disk full".into());
+    let n = drain(&mut r);
+    assert_eq!(recording_frames(&n), [RecordingState::Failed]);
+    assert_eq!(r.recording().message.as_deref(), Some("disk full"));
+    // It can be started again after a failure.
+    r.request_recording(f, true).unwrap();
+    assert!(drain(&mut r).contains(&Notice::StartRecorder));
+}
+
+#[test]
+fn record_from_start_and_end_stops_the_recorder() {
+    let mut r = Room::new(
+        SessionInfo {
+            id: lectern_proto::SessionId::random(),
+            title: "Day 1".into(),
+            course: "Border security".into(),
+            state: SessionState::Waiting,
+        },
+        RoomConfig {
+            record_from_start: true,
+            ..RoomConfig::default()
+        },
+    );
+    let now = Instant::now();
+    let f = PeerId::random();
+    r.join(now, f, Role::Facilitator, None);
+    assert!(!drain(&mut r).contains(&Notice::StartRecorder));
+    r.publish(f, Source::Camera).unwrap();
+    let n = drain(&mut r);
+    assert!(n.contains(&Notice::StartRecorder), "{n:?}");
+    r.recorder_started(RecordingId::random(), 5);
+    drain(&mut r);
+    r.end(EndReason::EndedByFacilitator);
+    let n = drain(&mut r);
+    let stop = n.iter().position(|n| *n == Notice::StopRecorder).unwrap();
+    let ended = n
+        .iter()
+        .position(|n| matches!(n, Notice::Ended { .. }))
+        .unwrap();
+    assert!(stop < ended, "the recorder stops before the room ends");
 }
