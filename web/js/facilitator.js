@@ -2,12 +2,13 @@
 
 import { LecternClient } from './protocol.js';
 import { readPageLink } from './links.js';
-import { applyStrings, byId, format, pageState, playStream, plural, setToggle, showMessage, showState } from './ui.js';
+import { applyStrings, byId, format, pageState, playStream, plural, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
 import { DeviceLists, getTrack, mediaErrorKind } from './devices.js';
 
 const STRINGS = {
   pageTitle: '{title} · Facilitate · lectern',
   pageTitleDefault: 'Facilitate · lectern',
+  pageTitleAlert: 'Recording failed · {title}',
   heading: 'Facilitator',
   skipToControls: 'Skip to controls',
   previewHeading: 'Preview',
@@ -27,6 +28,18 @@ const STRINGS = {
     shareScreen: 'Share screen',
     stopSharing: 'Stop sharing',
     endSession: 'End session',
+    startRecording: 'Start recording',
+    startingRecording: 'Starting recording…',
+    stopRecording: 'Stop recording',
+  },
+  recording: {
+    indicator: 'Recording',
+    started: 'Recording started. Everything you broadcast is now recorded.',
+    stopped: 'Recording stopped.',
+    failed: 'Recording failed: {message}. Nothing is being recorded. Fix the problem, then press “Start recording” to try again.',
+    failedNoReason: 'Recording failed. Nothing is being recorded. Press “Start recording” to try again.',
+    incomplete: 'Recording problem: {message}',
+    notSent: 'You are offline, so the recording could not be started or stopped. Try again once reconnected.',
   },
   confirm: {
     text: 'End this session for everyone? Participants will be disconnected and the session cannot be restarted.',
@@ -128,6 +141,10 @@ const el = {
   muteMic: /** @type {HTMLButtonElement} */ (byId('mute-mic')),
   toggleCamera: /** @type {HTMLButtonElement} */ (byId('toggle-camera')),
   shareScreen: /** @type {HTMLButtonElement} */ (byId('share-screen')),
+  recordToggle: /** @type {HTMLButtonElement} */ (byId('record-toggle')),
+  recordingIndicator: byId('recording-indicator'),
+  recordingMessage: byId('recording-message'),
+  recordingStatus: byId('recording-status'),
   endSession: /** @type {HTMLButtonElement} */ (byId('end-session')),
   endConfirm: byId('end-confirm'),
   endConfirmYes: /** @type {HTMLButtonElement} */ (byId('end-session-confirm')),
@@ -171,7 +188,21 @@ const ui = {
   ended: false,
   /** @type {string | null} a page-level fatal error, over any session state */
   pageError: null,
+  /** A start or stop was sent and the server has not answered with a `recording` frame yet. */
+  recordingPending: false,
+  /** @type {string} why the last recording failed; shown until the next one starts */
+  recordingAlert: '',
+  /** @type {import('./protocol.js').RecordingState} the state last shown */
+  recordingShown: 'off',
+  /** The page title without alerts. */
+  title: STRINGS.pageTitleDefault,
 };
+
+const recordingIndicator = new RecordingIndicator(el.recordingIndicator);
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let recordingPendingTimer;
+/** How long a start or stop may go unanswered before the button is enabled again. */
+const RECORDING_PENDING_MS = 10_000;
 
 const devices = new DeviceLists(
   { camera: el.cameraSelect, microphone: el.micSelect },
@@ -205,6 +236,8 @@ function render() {
   el.endSession.disabled = over || client.role !== 'facilitator';
   if (over) showConfirm(false);
 
+  renderRecording(over);
+
   devices.setEnabled(!over);
 
   el.stage.dataset.camera = local.camera && !ui.cameraOff ? 'on' : 'off';
@@ -212,6 +245,25 @@ function render() {
 
   renderBadges();
   renderParticipants();
+}
+
+/** The record button, the top bar indicator and the failure alert. @param {boolean} over */
+function renderRecording(over) {
+  const rec = client.recording;
+  const connected = client.connectionState === 'connected' && client.role === 'facilitator';
+  const active = rec.state === 'on' || rec.state === 'starting';
+  const label = rec.state === 'starting'
+    ? STRINGS.controls.startingRecording
+    : rec.state === 'on' ? STRINGS.controls.stopRecording : STRINGS.controls.startRecording;
+  setToggle(el.recordToggle, active, label);
+  el.recordToggle.disabled = over || !connected || rec.state === 'starting' || ui.recordingPending;
+  el.recordToggle.dataset.recording = rec.state;
+  recordingIndicator.update(rec, !over);
+  const alert = over ? '' : ui.recordingAlert;
+  showMessage(el.recordingMessage, alert, 'error');
+  // Also in the tab's title, for a facilitator looking at another tab (their slides).
+  const title = alert ? format(STRINGS.pageTitleAlert, { title: ui.title }) : ui.title;
+  if (document.title !== title) document.title = title;
 }
 
 /** @param {import('./ui.js').PageState} state */
@@ -488,6 +540,45 @@ function onSessionOver() {
   render();
 }
 
+// ----- recording ---------------------------------------------------------------------------------
+
+function toggleRecording() {
+  const on = client.recording.state === 'on';
+  const sent = on ? client.stopRecording() : client.startRecording();
+  if (!sent) {
+    say(STRINGS.recording.notSent);
+    return;
+  }
+  ui.recordingPending = true;
+  clearTimeout(recordingPendingTimer);
+  recordingPendingTimer = setTimeout(() => {
+    ui.recordingPending = false;
+    render();
+  }, RECORDING_PENDING_MS);
+  render();
+}
+
+/** A `recording` frame, or the state that came with `joined`. */
+function onRecording() {
+  ui.recordingPending = false;
+  clearTimeout(recordingPendingTimer);
+  const rec = client.recording;
+  const previous = ui.recordingShown;
+  ui.recordingShown = rec.state;
+  if (rec.state === 'failed') {
+    ui.recordingAlert = rec.message
+      ? format(STRINGS.recording.failed, { message: rec.message.replace(/[.\s]+$/, '') })
+      : STRINGS.recording.failedNoReason;
+  } else if (rec.state === 'starting' || rec.state === 'on') {
+    ui.recordingAlert = '';
+  }
+  if (rec.state !== previous) {
+    if (rec.state === 'on') el.recordingStatus.textContent = STRINGS.recording.started;
+    else if (rec.state === 'off' && previous === 'on') el.recordingStatus.textContent = STRINGS.recording.stopped;
+  }
+  render();
+}
+
 // ----- client events -----------------------------------------------------------------------------
 
 client.addEventListener('connection', () => {
@@ -506,15 +597,17 @@ client.addEventListener('joined', () => {
   const info = client.sessionInfo;
   if (info?.title) {
     el.title.textContent = info.title;
-    document.title = format(STRINGS.pageTitle, { title: info.title });
+    ui.title = format(STRINGS.pageTitle, { title: info.title });
   }
   el.course.textContent = info?.course ?? '';
   el.course.hidden = !info?.course;
   // Back after a reload: the server kept our tracks, paused, for us to resume.
   const pausedTracks = [...client.tracks.values()].some((t) => t.paused);
   if ((client.sessionState === 'paused' || pausedTracks) && !ui.live) ui.resume = true;
-  render();
+  onRecording();
 });
+
+client.addEventListener('recording', onRecording);
 
 for (const type of ['participant_joined', 'participant_left', 'session_state', 'published']) {
   client.addEventListener(type, render);
@@ -529,6 +622,11 @@ client.addEventListener('error', (event) => {
     return;
   }
   if (error.code === 'publish_failed') return; // shown by onPublishError
+  if (error.code === 'recording_failed') {
+    ui.recordingAlert = format(STRINGS.recording.incomplete, { message: error.message || error.code });
+    render();
+    return;
+  }
   say(errorText(error), error.code === 'busy' || error.code === 'ice_failed' ? 'warning' : 'error');
 });
 
@@ -538,6 +636,7 @@ el.goLive.addEventListener('click', goLive);
 el.muteMic.addEventListener('click', toggleMic);
 el.toggleCamera.addEventListener('click', toggleCamera);
 el.shareScreen.addEventListener('click', toggleScreen);
+el.recordToggle.addEventListener('click', toggleRecording);
 el.requestMedia.addEventListener('click', acquireMedia);
 el.endSession.addEventListener('click', () => {
   showConfirm(true);
@@ -557,7 +656,8 @@ el.endConfirm.addEventListener('keydown', (event) => {
 
 function start() {
   applyStrings(document, STRINGS);
-  document.title = STRINGS.pageTitleDefault;
+  ui.title = STRINGS.pageTitleDefault;
+  document.title = ui.title;
   if (!link.session || !link.key) {
     ui.pageError = STRINGS.errors.noKey;
     render();

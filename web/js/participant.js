@@ -2,7 +2,7 @@
 
 import { LecternClient } from './protocol.js';
 import { readPageLink } from './links.js';
-import { applyStrings, byId, format, pageState, playStream, plural, setToggle, showMessage, showState } from './ui.js';
+import { applyStrings, byId, format, pageState, playStream, plural, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
 
 const STRINGS = {
   pageTitle: '{title} · lectern',
@@ -33,6 +33,12 @@ const STRINGS = {
     exitFullscreen: 'Exit full screen',
   },
   watching: { one: '1 watching', other: '{n} watching' },
+  recording: {
+    indicator: 'Recording',
+    started: 'This session is now being recorded.',
+    already: 'This session is being recorded.',
+    stopped: 'Recording stopped.',
+  },
   connection: {
     idle: 'Not connected',
     connecting: 'Connecting',
@@ -113,6 +119,7 @@ const el = {
   volume: /** @type {HTMLInputElement} */ (byId('volume')),
   fullscreen: /** @type {HTMLButtonElement} */ (byId('fullscreen')),
   message: byId('message'),
+  recordingIndicator: byId('recording-indicator'),
 };
 
 // ----- state -------------------------------------------------------------------------------------
@@ -126,7 +133,17 @@ const ui = {
   /** @type {Layout} */ layout: 'side-by-side',
   /** @type {string | null} a page-level fatal error, over any session state */
   pageError: null,
+  /**
+   * What the status line adds about recording: `started`/`already` while recorded, `stopped`
+   * after a recording ended (until the status changes for another reason), or nothing.
+   * @type {'' | 'started' | 'already' | 'stopped'}
+   */
+  recordingNote: '',
+  /** @type {import('./ui.js').PageState | null} the state the `stopped` note was added in */
+  recordingNoteState: null,
 };
+
+const recordingIndicator = new RecordingIndicator(el.recordingIndicator);
 
 /**
  * Where each kind of remote media plays, and which track id plays there.
@@ -168,12 +185,32 @@ function render() {
   el.fullscreen.disabled = over;
   if (over && document.fullscreenElement) document.exitFullscreen().catch(() => {});
   if (over) el.enableAudio.hidden = true;
+  recordingIndicator.update(client.recording, !over);
 }
 
 /** @param {import('./ui.js').PageState} state */
 function statusText(state) {
   if (state === 'error') return ui.pageError ?? errorText(client.fatalError);
-  return STRINGS.state[state];
+  const text = STRINGS.state[state];
+  if (state === 'ended') return text;
+  if (ui.recordingNote === 'stopped' && ui.recordingNoteState !== state) ui.recordingNote = '';
+  return ui.recordingNote ? `${text} ${STRINGS.recording[ui.recordingNote]}` : text;
+}
+
+/**
+ * Announces a change of the recording state in the status line.
+ * @param {boolean} joined  the state came with `joined` (no transition seen)
+ */
+function onRecording(joined) {
+  const on = client.recording.state === 'on';
+  const wasOn = ui.recordingNote === 'started' || ui.recordingNote === 'already';
+  if (on && !wasOn) {
+    ui.recordingNote = joined ? 'already' : 'started';
+  } else if (!on && wasOn) {
+    ui.recordingNote = 'stopped';
+    ui.recordingNoteState = ui.pageError ? 'error' : pageState(client);
+  }
+  render();
 }
 
 /** @param {import('./ui.js').PageState} state */
@@ -354,8 +391,10 @@ client.addEventListener('joined', () => {
   }
   el.course.textContent = info?.course ?? '';
   el.course.hidden = !info?.course;
-  render();
+  onRecording(true);
 });
+
+client.addEventListener('recording', () => onRecording(false));
 
 for (const type of ['participant_joined', 'participant_left', 'session_state', 'track_published', 'track_unpublished']) {
   client.addEventListener(type, render);

@@ -7,8 +7,9 @@
 // Events (CustomEvents; the payload is `event.detail`):
 //   connection   {state: 'connecting'|'connected'|'reconnecting'|'closed', attempt?, delay?}
 //   joined, answer, offer, candidate, track_published, track_unpublished, participant_joined,
-//   participant_left, session_state, session_ended, pong, error
+//   participant_left, session_state, session_ended, recording, pong, error
 //                the server frame itself, dispatched after the client's own state was updated
+//                (`recording`: whether the session is being recorded; also kept in `client.recording`)
 //   error        also for local failures: {code, message, fatal, local: true}
 //   media        {trackId, source, kind, track, stream, removed: false} when a remote track starts;
 //                {trackId, source, kind, track: null, stream: null, removed: true} when it goes.
@@ -32,6 +33,16 @@ export const PROTOCOL_VERSION = 1;
 /** @typedef {{peer: string, name: string, role: 'facilitator' | 'participant'}} Participant */
 /** @typedef {{id: string, kind: 'audio' | 'video', source: Source, publisher: string, paused: boolean}} TrackInfo */
 /** @typedef {import('./errors.js').ErrorInfo} ErrorInfo */
+/** @typedef {'off' | 'starting' | 'on' | 'failed'} RecordingState */
+
+/**
+ * Whether the session is being recorded (the `recording` frame without its `type`).
+ * @typedef {object} RecordingInfo
+ * @property {RecordingState} state
+ * @property {string} [recording]  the recording in progress (`on`), or the one that failed
+ * @property {number} [since_ms]   when it started (`on`), in ms since the UNIX epoch (server clock)
+ * @property {string} [message]    why it failed (`failed`)
+ */
 
 /**
  * @typedef {object} MediaInfo
@@ -84,8 +95,11 @@ const FATAL_CLOSE_CODES = new Map([
 /** Server frames dispatched as events of the same name. */
 const SERVER_EVENTS = new Set([
   'joined', 'answer', 'offer', 'candidate', 'track_published', 'track_unpublished',
-  'participant_joined', 'participant_left', 'session_state', 'session_ended', 'pong', 'error',
+  'participant_joined', 'participant_left', 'session_state', 'session_ended', 'recording', 'pong', 'error',
 ]);
+
+/** @type {readonly RecordingState[]} */
+const RECORDING_STATES = Object.freeze(['off', 'starting', 'on', 'failed']);
 
 /** The WebSocket URL of the page's own server: `ws(s)://host/ws`. */
 export function defaultSocketUrl(loc = globalThis.location) {
@@ -125,6 +139,8 @@ export class LecternClient extends EventTarget {
   /** @type {number | null} how long the server waits for the facilitator while paused, in s */
   graceSeconds = null;
   /** @type {string | null} why the session ended */ endReason = null;
+  /** @type {RecordingInfo} whether the session is being recorded, as the server last said */
+  recording = { state: 'off' };
   /** @type {ErrorInfo | null} the error that closed the connection for good */ fatalError = null;
 
   /** @returns {ConnectionState | 'idle'} 'idle' until `connect()` */
@@ -235,6 +251,16 @@ export class LecternClient extends EventTarget {
   /** Facilitator only: ends the session for everyone. Returns whether the frame was sent. */
   endSession() {
     return this.#send({ type: 'end_session' });
+  }
+
+  /** Facilitator only: starts recording the session. Returns whether the frame was sent. */
+  startRecording() {
+    return this.#send({ type: 'start_recording' });
+  }
+
+  /** Facilitator only: stops the recording. Returns whether the frame was sent. */
+  stopRecording() {
+    return this.#send({ type: 'stop_recording' });
   }
 
   /** Leaves politely; the connection closes and does not come back. */
@@ -442,6 +468,7 @@ export class LecternClient extends EventTarget {
         if (frame.state === 'ended') this.#closing = true;
         break;
       case 'session_ended': this.#onSessionEnded(frame); break;
+      case 'recording': this.recording = readRecording(frame); break;
       default: break;
     }
     if (SERVER_EVENTS.has(frame.type)) this.#emit(frame.type, frame);
@@ -464,6 +491,7 @@ export class LecternClient extends EventTarget {
     }
     this.#tracks = new Map();
     for (const t of frame.tracks ?? []) this.#tracks.set(t.id, t);
+    this.recording = readRecording(frame.recording);
     this.#emit('joined', frame);
     this.#setConnection('connected');
     if (this.#wantPublish && this.#localTracks.size) this.#syncPublisher().catch(() => { /* reported */ });
@@ -576,6 +604,21 @@ function detach(ws) {
   try {
     ws.close(1000);
   } catch { /* already closing */ }
+}
+
+/**
+ * The recording state of a `recording` frame (or of `joined.recording`); `off` when absent.
+ * @param {any} value
+ * @returns {RecordingInfo}
+ */
+function readRecording(value) {
+  if (!value || typeof value !== 'object' || !RECORDING_STATES.includes(value.state)) return { state: 'off' };
+  /** @type {RecordingInfo} */
+  const info = { state: value.state };
+  if (typeof value.recording === 'string') info.recording = value.recording;
+  if (typeof value.since_ms === 'number' && Number.isFinite(value.since_ms)) info.since_ms = value.since_ms;
+  if (typeof value.message === 'string') info.message = value.message;
+  return info;
 }
 
 /** @param {string} source @returns {Source} */

@@ -27,6 +27,7 @@ const STRINGS = {
     missing: 'Enter both the session id and the key.',
   },
   footer: 'The key is the part of a link after “#”. Browsers do not send it with page requests, so it stays out of server logs. Keep facilitator links to yourself.',
+  library: 'Recorded sessions',
 };
 
 const linkForm = /** @type {HTMLFormElement} */ (byId('open-link'));

@@ -137,3 +137,59 @@ export async function playStream(el, stream) {
     return !(err instanceof DOMException && err.name === 'NotAllowedError');
   }
 }
+
+/**
+ * Elapsed time as `mm:ss`, or `h:mm:ss` from one hour on.
+ * @param {number} ms
+ */
+export function formatElapsed(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const mm = String(m).padStart(2, '0');
+  const ss = String(s).padStart(2, '0');
+  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * The "Recording mm:ss" indicator of the top bar. Its element keeps `data-recording` set to the
+ * server's state at all times and is `hidden` unless the session is being recorded. The elapsed
+ * time counts from the server's `since_ms`; a client clock ahead of or behind the server's can
+ * only shift it, never make it negative.
+ */
+export class RecordingIndicator {
+  /** @param {HTMLElement} el  holds a `.rec-time` element for the elapsed time */
+  constructor(el) {
+    this.el = el;
+    this.timeEl = /** @type {HTMLElement | null} */ (el.querySelector('.rec-time'));
+    /** @type {number | null} */ this.since = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */ this.timer = undefined;
+  }
+
+  /**
+   * @param {import('./protocol.js').RecordingInfo} info
+   * @param {boolean} [visible]  false hides it whatever the state (the page is over)
+   */
+  update(info, visible = true) {
+    this.el.dataset.recording = info.state;
+    const on = visible && info.state === 'on';
+    this.el.hidden = !on;
+    if (!on) {
+      this.since = null;
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    const since = info.since_ms ?? this.since ?? Date.now();
+    this.since = since;
+    this.tick();
+    this.timer ??= setInterval(() => this.tick(), 1000);
+  }
+
+  tick() {
+    if (this.since === null || !this.timeEl) return;
+    const text = formatElapsed(Date.now() - this.since);
+    if (this.timeEl.textContent !== text) this.timeEl.textContent = text;
+  }
+}
