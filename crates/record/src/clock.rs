@@ -71,6 +71,11 @@ struct Report {
     rtp_ts: u32,
 }
 
+/// Largest correction of a track's mapping per sender report.
+const SLEW_US: i64 = 5_000;
+/// A report this far from the mapping replaces it at once (the publisher's clock jumped).
+const RESYNC_US: i64 = 500_000;
+
 /// One track's mapping from RTP time to the publisher's wall clock, from its sender reports.
 #[derive(Debug, Clone)]
 pub struct TrackClock {
@@ -97,6 +102,21 @@ impl TrackClock {
         let ntp_us = ntp_to_us(ntp);
         if let Some(r) = self.report {
             if ntp_us <= r.ntp_us && r.ntp_us - ntp_us <= CLOCK_RESET_US {
+                return;
+            }
+        }
+        // Reports jitter by several milliseconds (audio especially); taking each one as it
+        // comes would move frame times back and forth. The mapping is slewed towards a new
+        // report by at most `SLEW_US` per report, which follows any real clock drift (far
+        // below that per report) smoothly; a jump beyond `RESYNC_US` is taken at once.
+        if let Some(predicted) = self.ntp_us(rtp_ts) {
+            let deviation = ntp_us as i64 - predicted as i64;
+            if deviation.abs() <= RESYNC_US {
+                let step = deviation.clamp(-SLEW_US, SLEW_US);
+                self.report = Some(Report {
+                    ntp_us: (predicted as i64 + step).max(0) as u64,
+                    rtp_ts,
+                });
                 return;
             }
         }

@@ -32,8 +32,11 @@ const REPORT_WAIT: Duration = Duration::from_secs(3);
 const MAX_PENDING: usize = 256;
 /// How long a frame may wait in a file's interleaving buffer for the other track.
 const INTERLEAVE_WAIT_MS: u64 = 400;
+/// How long frames wait for a track of their file that has not delivered any frame yet (its
+/// frames may still be waiting for its first sender report).
+const FIRST_FRAME_WAIT_MS: u64 = 3_500;
 /// Frames held in one file's interleaving buffer, at most.
-const MAX_INTERLEAVE: usize = 512;
+const MAX_INTERLEAVE: usize = 1024;
 /// How often files are flushed and synced, and progress reported.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -168,6 +171,8 @@ struct OpenFile {
     next_order: u64,
     /// The newest frame time seen per track (the interleaving watermark).
     seen: HashMap<TrackId, u64>,
+    /// The time of the last frame written; anything older comes too late for the file.
+    written_ms: u64,
     last_progress: Instant,
 }
 
@@ -355,6 +360,19 @@ impl Recorder {
 
     /// Finalizes every file and reports the recording as finished.
     pub fn stop(&mut self, now: Instant) {
+        for (id, t) in &self.tracks {
+            let d = t.depack.stats();
+            tracing::info!(
+                "recording {}: track {id} ({:?}): {} frames, {} dropped, {} packets lost, {} late",
+                self.recording,
+                t.codec,
+                d.frames_out,
+                d.frames_dropped,
+                d.packets_lost,
+                d.late
+            );
+        }
+        tracing::info!("recording {}: {:?}", self.recording, self.stats);
         let keys: Vec<(PeerId, Group)> = self.files.keys().copied().collect();
         for key in keys {
             self.close_file(key);
@@ -478,8 +496,9 @@ impl Recorder {
             return;
         };
         let mut at_ms = (local_us - start_us) / 1000;
+        // Strictly increasing per track: decoders take equal or decreasing times as errors.
         if let Some(last) = t.last_ms {
-            at_ms = at_ms.max(last);
+            at_ms = at_ms.max(last + 1);
         }
         t.last_ms = Some(at_ms);
         let key = t.group_key();
@@ -664,6 +683,7 @@ impl Recorder {
                 free: Vec::new(),
                 next_order: 0,
                 seen: HashMap::new(),
+                written_ms: 0,
                 last_progress: now,
             },
         );
@@ -676,7 +696,7 @@ impl Recorder {
             self.drop_frame(frame);
             return;
         };
-        if frame.at_ms < f.start_ms {
+        if frame.at_ms < f.start_ms.max(f.written_ms) {
             self.drop_frame(frame);
             return;
         }
@@ -706,14 +726,20 @@ impl Recorder {
             return;
         };
         let newest = f.seen.values().copied().max().unwrap_or(0);
-        let watermark = if f.seen.len() >= f.tracks.len() {
+        let all_seen = f.seen.len() >= f.tracks.len();
+        let watermark = if all_seen {
             f.seen.values().copied().min().unwrap_or(0)
         } else {
             0
         };
+        let wait = if all_seen {
+            INTERLEAVE_WAIT_MS
+        } else {
+            FIRST_FRAME_WAIT_MS
+        };
         let mut failed = None;
         while let Some(Reverse((at, _, slot))) = f.interleave.peek().copied() {
-            if !all && at > watermark && at + INTERLEAVE_WAIT_MS > newest {
+            if !all && at > watermark && at + wait > newest {
                 break;
             }
             f.interleave.pop();
@@ -733,7 +759,10 @@ impl Recorder {
                     frame.keyframe,
                     &frame.data,
                 ) {
-                    Ok(()) => self.stats.frames_written += 1,
+                    Ok(()) => {
+                        self.stats.frames_written += 1;
+                        f.written_ms = f.written_ms.max(frame.at_ms);
+                    }
                     Err(e) => failed = Some(format!("writing {}: {e}", f.path.display())),
                 }
             }

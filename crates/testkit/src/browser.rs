@@ -122,6 +122,10 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--mute-audio",
                 "--autoplay-policy=no-user-gesture-required",
+                // Every tab runs as if in front: painted test media keeps its frame rate.
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+                "--disable-backgrounding-occluded-windows",
                 "--use-fake-device-for-media-stream",
                 "--use-fake-ui-for-media-stream",
                 "--remote-debugging-port=0",
