@@ -2,7 +2,7 @@
 # Runs lectern's whole test suite: formatting, lints, unit, integration and end-to-end tests
 # (headless Rust WebRTC clients and headless Chromium with a fake camera and microphone).
 #
-# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr`, `iptables`, `janus` and `iproute2`
+# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr`, `iptables`, `janus`, `iproute2` and `ffmpeg`
 # packages, and root (one test blocks UDP on loopback; the load generator's smoke test gives Janus a
 # loopback-range address on an interface of its own). When run as root on a machine
 # with apt, missing packages are installed; otherwise the script stops and names them.
@@ -17,6 +17,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # The load generator's smoke test compares with Janus, and gives Janus a loopback alias with `ip`.
 [ -x "${LECTERN_JANUS:-/usr/bin/janus}" ] || need+=(janus)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# ffmpeg/ffprobe: the independent decoder that checks recordings, and the exporter.
+command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

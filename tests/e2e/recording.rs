@@ -81,7 +81,11 @@ fn timecode_ms(code: u64, near_ms: u64) -> u64 {
     let period = 1u64 << 20;
     let near = near_ms / 10;
     let base = near - near % period;
-    let candidates = [base.saturating_sub(period) + code, base + code, base + period + code];
+    let candidates = [
+        base.saturating_sub(period) + code,
+        base + code,
+        base + period + code,
+    ];
     candidates
         .into_iter()
         .min_by_key(|c| c.abs_diff(near))
@@ -191,7 +195,12 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     let mut b = Browser::launch().await?;
 
     // The facilitator goes live with painted camera and screen.
-    let url = format!("{}/facilitate/{}#k={}", t.http_url(), s.id, s.facilitator_key);
+    let url = format!(
+        "{}/facilitate/{}#k={}",
+        t.http_url(),
+        s.id,
+        s.facilitator_key
+    );
     let fac = b.open_with_script(&url, TIMECODE_MEDIA).await?;
     b.wait_for(
         &fac,
@@ -203,8 +212,11 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         .await?;
     b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
         .await?;
-    b.eval(&fac, "document.getElementById('share-screen').click(); true")
-        .await?;
+    b.eval(
+        &fac,
+        "document.getElementById('share-screen').click(); true",
+    )
+    .await?;
     b.wait_for(
         &fac,
         "document.getElementById('screen-preview').videoWidth > 0",
@@ -231,8 +243,11 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     );
 
     // Record for ~10 s.
-    b.eval(&fac, "document.getElementById('record-toggle').click(); true")
-        .await?;
+    b.eval(
+        &fac,
+        "document.getElementById('record-toggle').click(); true",
+    )
+    .await?;
     b.wait_for(
         &fac,
         "document.getElementById('recording-indicator').getAttribute('data-recording') === 'on'",
@@ -247,8 +262,11 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     )
     .await?;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    b.eval(&fac, "document.getElementById('record-toggle').click(); true")
-        .await?;
+    b.eval(
+        &fac,
+        "document.getElementById('record-toggle').click(); true",
+    )
+    .await?;
     let stopped = Instant::now();
     let recorded = stopped.duration_since(started).as_secs_f64();
     b.wait_for(
@@ -275,8 +293,7 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         "recording ready {} ms after stopping",
         stopped.elapsed().as_millis()
     );
-    let (code, manifest) =
-        http_json(&t, &format!("/api/recordings/{recording_id}")).await?;
+    let (code, manifest) = http_json(&t, &format!("/api/recordings/{recording_id}")).await?;
     assert_eq!(code, 200);
     let files = manifest["files"].as_array().cloned().unwrap_or_default();
     let camera = files
@@ -331,10 +348,7 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     // Replay from a deep link: both players show the same moment, the one linked to.
     let started_at_ms = manifest["started_at_ms"].as_u64().unwrap_or(0);
     let replay = b
-        .open(&format!(
-            "{}/replay/{recording_id}?t=4",
-            t.http_url()
-        ))
+        .open(&format!("{}/replay/{recording_id}?t=4", t.http_url()))
         .await?;
     b.wait_for(
         &replay,
@@ -342,8 +356,11 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         LONG,
     )
     .await?;
-    b.eval(&replay, "Promise.resolve(window.lecternReplay.play()).then(() => true)")
-        .await?;
+    b.eval(
+        &replay,
+        "Promise.resolve(window.lecternReplay.play()).then(() => true)",
+    )
+    .await?;
     b.wait_for(
         &replay,
         "(() => { const e = window.lecternReplay.elements; return !e.camera.paused && !e.screen.paused && e.camera.readyState >= 3 && e.screen.readyState >= 3; })()",
@@ -495,7 +512,11 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
         .join(&id);
     for f in &files {
         let path = rec_dir.join(f["file"].as_str().unwrap_or(""));
-        assert!(path.is_file(), "the catalogue names a missing file {}", path.display());
+        assert!(
+            path.is_file(),
+            "the catalogue names a missing file {}",
+            path.display()
+        );
         assert_eq!(f["state"], "recovered");
         let probe = ffprobe(&path)?;
         let d = duration_of(&probe);
@@ -519,6 +540,7 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
         assert_eq!(r.body.len(), 100);
         println!("recovered {}: {d:.2} s", f["file"]);
     }
+    hostile_requests_are_refused(&server.http, files[0]["id"].as_str().unwrap_or("")).await?;
     let on_disk: Vec<_> = std::fs::read_dir(&rec_dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
@@ -542,5 +564,89 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
     let probe = ffprobe(&out_file)?;
     assert!(duration_of(&probe) >= 6.0, "{probe}");
     server.stop().await;
+    Ok(())
+}
+
+/// Unknown ids, path tricks and bad ranges get clean refusals; good requests still work.
+async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Result<()> {
+    let whole = http::get(addr, &format!("/media/{file_id}")).await?;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(whole.header("content-type"), Some("video/webm"));
+    assert!(whole
+        .header("cache-control")
+        .is_some_and(|c| c.contains("private")));
+    let len = whole.body.len();
+    let etag = whole.header("etag").unwrap_or("").to_string();
+
+    for path in [
+        "/media/00000000000000000000000000000000",
+        "/media/../../../../etc/passwd",
+        "/media/..%2f..%2f..%2fetc%2fpasswd",
+        "/media/%2e%2e",
+        "/media/ABCDEF0123456789ABCDEF0123456789",
+        "/media/x",
+        "/api/recordings/not-a-uuid",
+        "/api/recordings/00000000-0000-0000-0000-000000000000",
+        "/api/exports/00000000000000000000000000000000",
+        "/exports/../../lectern.db",
+    ] {
+        let r = http::get(addr, path).await?;
+        assert_eq!(
+            r.status,
+            404,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("root:"),
+            "{path} leaked a file"
+        );
+    }
+    let r = http::request(
+        addr,
+        "POST",
+        "/api/recordings/00000000-0000-0000-0000-000000000000/export",
+        &[],
+    )
+    .await?;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()?["error"], "unknown_recording");
+
+    let media = format!("/media/{file_id}");
+    for bad in [
+        format!("bytes={len}-"),
+        "bytes=50-10".to_string(),
+        "bytes=abc".to_string(),
+        "bytes=-0".to_string(),
+        "bytes=99999999999999999999999-".to_string(),
+    ] {
+        let r = http::request(addr, "GET", &media, &[("Range", &bad)]).await?;
+        assert_eq!(r.status, 416, "{bad}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes */{len}").as_str())
+        );
+        assert_eq!(r.json()?["error"], "bad_range");
+    }
+    let r = http::request(addr, "GET", &media, &[("Range", "bytes=-10")]).await?;
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, whole.body[len - 10..]);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes {}-{}/{len}", len - 10, len - 1).as_str())
+    );
+    let r = http::request(addr, "GET", &media, &[("If-None-Match", &etag)]).await?;
+    assert_eq!(r.status, 304);
+    // A range for another version of the file gets the whole (current) file.
+    let r = http::request(
+        addr,
+        "GET",
+        &media,
+        &[("Range", "bytes=0-9"), ("If-Range", "\"stale\"")],
+    )
+    .await?;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), len);
     Ok(())
 }

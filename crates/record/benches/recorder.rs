@@ -139,7 +139,12 @@ fn main() {
     let step = Duration::from_millis(10);
     let mut t = Duration::ZERO;
     let mut frame_n = 0u64;
-    let send = |rec: &mut Recorder, s: &mut Stream, at: Duration, frame: &[u8], vp8: bool, packets: &mut u64| {
+    let send = |rec: &mut Recorder,
+                s: &mut Stream,
+                at: Duration,
+                frame: &[u8],
+                vp8: bool,
+                packets: &mut u64| {
         let ts = s
             .ts_base
             .wrapping_add((at.as_micros() as u64 * s.clock as u64 / 1_000_000) as u32);
@@ -194,7 +199,14 @@ fn main() {
         if ms * 30 % 1000 < 10 {
             let key = frame_n % 90 == 0;
             let size = if key { 24_000 } else { 6_000 };
-            send(&mut rec, &mut cam, t, &vp8_frame(key, size, frame_n), true, &mut packets);
+            send(
+                &mut rec,
+                &mut cam,
+                t,
+                &vp8_frame(key, size, frame_n),
+                true,
+                &mut packets,
+            );
             frame_n += 1;
         }
         if ms % 200 == 0 {
@@ -214,17 +226,41 @@ fn main() {
     let (cpu1, rss1) = usage();
     let wall = wall0.elapsed();
     let bytes: u64 = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0);
     let stats = rec.stats();
     println!("recorder benchmark: {minutes} min of media (camera 1.5 Mbit/s 30 fps + Opus + screen 0.5 Mbit/s 5 fps)");
     println!("  packets            {packets}");
-    println!("  frames written     {} (dropped {})", stats.frames_written, stats.frames_dropped);
-    println!("  files              {}", catalogue.files.load(Ordering::Relaxed));
+    println!(
+        "  frames written     {} (dropped {})",
+        stats.frames_written, stats.frames_dropped
+    );
+    println!(
+        "  files              {}",
+        catalogue.files.load(Ordering::Relaxed)
+    );
     println!("  bytes on disk      {:.1} MiB", bytes as f64 / 1048576.0);
-    println!("  wall time          {:.2} s ({:.0}× real time)", wall.as_secs_f64(), total.as_secs_f64() / wall.as_secs_f64());
-    println!("  CPU per packet     {:.2} µs (user + system, incl. writes and fdatasync)", (cpu1 - cpu0) * 1e6 / packets as f64);
+    println!(
+        "  wall time          {:.2} s ({:.0}× real time)",
+        wall.as_secs_f64(),
+        total.as_secs_f64() / wall.as_secs_f64()
+    );
+    println!(
+        "  CPU per packet     {:.2} µs (user + system, incl. writes and fdatasync)",
+        (cpu1 - cpu0) * 1e6 / packets as f64
+    );
     println!("  resident memory    start {rss0} KiB, end {rss1} KiB");
-    println!("  memory over time   {}", samples.iter().map(|(s, k)| format!("{s}s:{k}KiB")).collect::<Vec<_>>().join(" "));
+    println!(
+        "  memory over time   {}",
+        samples
+            .iter()
+            .map(|(s, k)| format!("{s}s:{k}KiB"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -294,7 +294,12 @@ impl Recorder {
                 self.stats.packets += 1;
                 self.on_rtp(now, track, seq, ts, marker, payload, at);
             }
-            TapMsg::SenderReport { track, ntp, rtp, at } => {
+            TapMsg::SenderReport {
+                track,
+                ntp,
+                rtp,
+                at,
+            } => {
                 let Some(t) = self.tracks.get_mut(&track) else {
                     return true;
                 };
@@ -302,7 +307,7 @@ impl Recorder {
                 let arrival = unix_us(at);
                 self.publishers
                     .entry(t.publisher)
-                    .or_insert_with(PublisherClock::new)
+                    .or_default()
                     .observe(ntp, arrival);
                 self.release_pending(now, track);
             }
@@ -468,7 +473,7 @@ impl Recorder {
             t.clock.on_sender_report(ntp, first.rtp_ts);
             self.publishers
                 .entry(t.publisher)
-                .or_insert_with(PublisherClock::new)
+                .or_default()
                 .observe(ntp, arrival_unix);
         }
         let frames: Vec<PendingFrame> = t.pending.drain(..).collect();
@@ -476,7 +481,6 @@ impl Recorder {
             self.place(now, track, f);
         }
     }
-
 
     /// A frame with a known clock: onto the timeline and into its group's file.
     fn place(&mut self, now: Instant, track: TrackId, f: PendingFrame) {
@@ -824,8 +828,7 @@ impl Recorder {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
-        if t
-            .last_keyframe_request
+        if t.last_keyframe_request
             .is_some_and(|at| now.saturating_duration_since(at) < KEYFRAME_RETRY)
         {
             return;

@@ -111,4 +111,3 @@ fn run(recorder: &mut Recorder, tap: Receiver<TapMsg>, room: RoomHandle) -> Reco
         }
     }
 }
-

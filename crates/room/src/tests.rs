@@ -230,7 +230,10 @@ fn facilitator_starts_and_stops_recording_everyone_sees_it() {
         r.request_recording(p, true).unwrap_err().code,
         ErrorCode::Forbidden
     );
-    assert!(drain(&mut r).is_empty(), "a refused request changes nothing");
+    assert!(
+        drain(&mut r).is_empty(),
+        "a refused request changes nothing"
+    );
     assert_eq!(
         r.request_recording(PeerId::random(), true)
             .unwrap_err()

@@ -84,7 +84,12 @@ const CAMERA_SMALL_W: u32 = 320;
 const CAMERA_SMALL_H: u32 = 240;
 
 /// The ffmpeg arguments that lay `inputs` out into `output` (pure; unit-tested).
-pub fn ffmpeg_args(inputs: &[Input], duration_ms: i64, format: Format, output: &Path) -> Vec<String> {
+pub fn ffmpeg_args(
+    inputs: &[Input],
+    duration_ms: i64,
+    format: Format,
+    output: &Path,
+) -> Vec<String> {
     let secs = |ms: i64| format!("{:.3}", ms.max(0) as f64 / 1000.0);
     let total = duration_ms.max(
         inputs
@@ -157,8 +162,18 @@ pub fn ffmpeg_args(inputs: &[Input], duration_ms: i64, format: Format, output: &
         Format::Mp4 => {
             args.extend(
                 [
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-c:a", "aac", "-b:a",
-                    "128k", "-movflags", "+faststart",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-crf",
+                    "23",
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    "128k",
+                    "-movflags",
+                    "+faststart",
                 ]
                 .iter()
                 .map(|s| s.to_string()),
@@ -167,8 +182,18 @@ pub fn ffmpeg_args(inputs: &[Input], duration_ms: i64, format: Format, output: &
         Format::Webm => {
             args.extend(
                 [
-                    "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "1500k",
-                    "-c:a", "libopus", "-b:a", "96k",
+                    "-c:v",
+                    "libvpx",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                    "-b:v",
+                    "1500k",
+                    "-c:a",
+                    "libopus",
+                    "-b:a",
+                    "96k",
                 ]
                 .iter()
                 .map(|s| s.to_string()),
@@ -339,7 +364,11 @@ impl Jobs {
             id.clone(),
             Job {
                 recording,
-                state: if done { JobState::Done } else { JobState::Running },
+                state: if done {
+                    JobState::Done
+                } else {
+                    JobState::Running
+                },
                 progress: if done { 1.0 } else { 0.0 },
                 error: None,
                 path: output.clone(),
@@ -410,13 +439,25 @@ mod tests {
             Path::new("/r/out.mp4"),
         );
         let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
-        assert!(graph.contains("[1:v]setpts=PTS-STARTPTS+2.500/TB"), "{graph}");
-        assert!(graph.contains("overlay=x=960:y=0"), "camera in the corner: {graph}");
-        assert!(graph.contains("overlay=x=0:y=0"), "screen on the left: {graph}");
+        assert!(
+            graph.contains("[1:v]setpts=PTS-STARTPTS+2.500/TB"),
+            "{graph}"
+        );
+        assert!(
+            graph.contains("overlay=x=960:y=0"),
+            "camera in the corner: {graph}"
+        );
+        assert!(
+            graph.contains("overlay=x=0:y=0"),
+            "screen on the left: {graph}"
+        );
         assert!(graph.contains("[0:a]asetpts=PTS-STARTPTS,adelay=0:all=1"));
         assert!(!graph.contains("[1:a]"), "the screen has no audio");
         assert!(args.contains(&"libx264".to_string()));
-        assert_eq!(args[args.iter().position(|a| a == "-t").unwrap() + 1], "7.500");
+        assert_eq!(
+            args[args.iter().position(|a| a == "-t").unwrap() + 1],
+            "7.500"
+        );
         assert_eq!(args.last().unwrap(), "/r/out.mp4");
     }
 

@@ -39,7 +39,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(|_: UrlPath<String>| async { page("replay.html") }),
         )
         .route("/api/library", get(crate::playback::library))
-        .route("/api/recordings/{recording}", get(crate::playback::manifest))
+        .route(
+            "/api/recordings/{recording}",
+            get(crate::playback::manifest),
+        )
         .route("/media/{file}", get(crate::playback::media))
         .route(
             "/api/recordings/{recording}/export",

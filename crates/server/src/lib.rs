@@ -406,7 +406,11 @@ pub async fn export_recording(args: &ExportArgs) -> anyhow::Result<()> {
             }
             last_shown = pct;
             let filled = (p * 30.0).round() as usize;
-            let bar = format!("[{}{}] {pct:3}%", "#".repeat(filled), " ".repeat(30 - filled));
+            let bar = format!(
+                "[{}{}] {pct:3}%",
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
             if tty {
                 eprint!("\r{bar}");
             } else {

@@ -66,10 +66,7 @@ pub(crate) async fn library(State(state): State<Arc<AppState>>) -> Response {
         let sessions = course["sessions"].as_array_mut().expect("an array");
         let sid = e.session_id.to_string();
         match sessions.iter_mut().find(|s| s["id"] == sid) {
-            Some(s) => s["recordings"]
-                .as_array_mut()
-                .expect("an array")
-                .push(rec),
+            Some(s) => s["recordings"].as_array_mut().expect("an array").push(rec),
             None => sessions.push(json!({
                 "id": sid,
                 "title": e.session_title,
@@ -103,7 +100,10 @@ fn no_store(mut r: Response) -> Response {
 
 /// Is this a file id as the recorder makes them (32 lowercase hex digits)?
 fn valid_file_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A byte range of a file of `len` bytes, inclusive.
@@ -345,9 +345,7 @@ pub(crate) async fn start_export(
     };
     let found = {
         let store = state.store();
-        store
-            .recording(id)
-            .and_then(|r| Ok(r.map(|r| (store.files(id), r))))
+        store.recording(id).map(|r| r.map(|r| (store.files(id), r)))
     };
     let (files, rec) = match found {
         Ok(Some((Ok(files), rec))) => (files, rec),
@@ -357,7 +355,10 @@ pub(crate) async fn start_export(
     if !rec.state.playable() {
         return error(
             ErrorCode::UnknownRecording,
-            format!("the recording is {}, not ready to export", rec.state.as_str()),
+            format!(
+                "the recording is {}, not ready to export",
+                rec.state.as_str()
+            ),
         );
     }
     let dir = state.recordings.join(&rec.dir);
@@ -367,13 +368,9 @@ pub(crate) async fn start_export(
         .map(|f| Input::from_file(&dir, f))
         .collect();
     let output = dir.join(format!("export.{}", format.extension()));
-    let job = state.exports.start(
-        id,
-        inputs,
-        rec.duration_ms.unwrap_or(0),
-        format,
-        output,
-    );
+    let job = state
+        .exports
+        .start(id, inputs, rec.duration_ms.unwrap_or(0), format, output);
     let mut r = (
         StatusCode::ACCEPTED,
         Json(json!({ "job": job, "status_url": format!("/api/exports/{job}") })),
@@ -389,7 +386,10 @@ pub(crate) async fn export_status(
     State(state): State<Arc<AppState>>,
     UrlPath(job): UrlPath<String>,
 ) -> Response {
-    match valid_file_id(&job).then(|| state.exports.get(&job)).flatten() {
+    match valid_file_id(&job)
+        .then(|| state.exports.get(&job))
+        .flatten()
+    {
         Some(j) => {
             let url = (j.state == JobState::Done).then(|| format!("/exports/{job}"));
             no_store(

@@ -82,7 +82,10 @@ impl Catalogue for StoreCatalogue {
 
     fn finished(&self, recording: RecordingId, duration_ms: u64, error: Option<&str>) {
         let store = self.store();
-        let has_files = store.files(recording).map(|f| !f.is_empty()).unwrap_or(false);
+        let has_files = store
+            .files(recording)
+            .map(|f| !f.is_empty())
+            .unwrap_or(false);
         let (state, error) = match (error, has_files) {
             (Some(e), _) => (RecordingState::Failed, Some(e)),
             (None, true) => (RecordingState::Ready, None),
@@ -230,7 +233,10 @@ pub fn recover_unfinished(store: &Store, root: &Path) -> anyhow::Result<Vec<Reco
                     );
                 }
                 Err(e) => {
-                    tracing::warn!("recovery: {} is not playable ({e}); removed", path.display());
+                    tracing::warn!(
+                        "recovery: {} is not playable ({e}); removed",
+                        path.display()
+                    );
                     let _ = std::fs::remove_file(&path);
                     store.remove_file(&f.id)?;
                 }

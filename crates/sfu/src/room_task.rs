@@ -614,7 +614,11 @@ impl RoomTask {
         let (Some(tap), Some(p)) = (self.tap.as_mut(), self.tracks.get(&track)) else {
             return;
         };
-        let name = self.room.name_of(p.publisher).unwrap_or_default().to_string();
+        let name = self
+            .room
+            .name_of(p.publisher)
+            .unwrap_or_default()
+            .to_string();
         let ok = tap.send(TapMsg::Track {
             track,
             source: p.source,
@@ -943,13 +947,9 @@ impl RoomTask {
                     self.remove_track(now, track);
                 }
                 Notice::StartRecorder => {
-                    let _ = self
-                        .io
-                        .shared
-                        .events
-                        .send(SfuEvent::RecordingRequested {
-                            session: self.session,
-                        });
+                    let _ = self.io.shared.events.send(SfuEvent::RecordingRequested {
+                        session: self.session,
+                    });
                 }
                 Notice::StopRecorder => self.stop_recorder(),
                 Notice::Disconnect { peer, error } => {

@@ -408,7 +408,8 @@ mod tests {
         .unwrap();
         s.update_file("f1", RecordingState::Ready, 9_000, 12345)
             .unwrap();
-        s.add_event(id, 0, "chapter", r#"{"title":"Intro"}"#).unwrap();
+        s.add_event(id, 0, "chapter", r#"{"title":"Intro"}"#)
+            .unwrap();
         s.set_recording_state(id, RecordingState::Ready, Some(9_040), None)
             .unwrap();
         let r = s.recording(id).unwrap().unwrap();
