@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use lectern_e2e::{TestServer, UdpBlock};
 use lectern_testkit::browser::{Browser, Page};
-use serde_json::Value;
 
-const LONG: Duration = Duration::from_secs(30);
+use crate::pages::LONG;
+use crate::pages::{self, join_participant};
+use serde_json::Value;
 
 /// Inbound RTP stats of the participant's subscribe connection, as
 /// `[{kind, framesDecoded, frameWidth, packetsReceived, totalSamplesReceived}]`.
@@ -56,27 +57,7 @@ async fn state(b: &mut Browser, p: &Page) -> String {
         .unwrap_or_default()
 }
 
-async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow::Result<Page> {
-    let p = b.open(url).await?;
-    // The page's module must have loaded (it sets `window.lecternClient`) before the click.
-    b.wait_for(
-        &p,
-        "!!window.lecternClient && !!document.getElementById('join')",
-        LONG,
-    )
-    .await?;
-    b.eval(
-        &p,
-        &format!(
-            "document.getElementById('display-name').value = {name:?}; \
-             document.getElementById('join').click(); true"
-        ),
-    )
-    .await?;
-    Ok(p)
-}
-
-/// Opens the facilitator page, waits for the camera preview, and goes live.
+/// Opens the facilitator page of the test's session and goes live.
 async fn go_live(b: &mut Browser, t: &TestServer) -> anyhow::Result<Page> {
     let s = &t.session;
     let url = format!(
@@ -85,18 +66,7 @@ async fn go_live(b: &mut Browser, t: &TestServer) -> anyhow::Result<Page> {
         s.id,
         s.facilitator_key
     );
-    let fac = b.open(&url).await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
-        LONG,
-    )
-    .await?;
-    b.eval(&fac, "document.getElementById('go-live').click(); true")
-        .await?;
-    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
-        .await?;
-    Ok(fac)
+    pages::go_live(b, &url, None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,17 +77,7 @@ async fn facilitator_and_two_participants_in_chromium() -> anyhow::Result<()> {
 
     // The facilitator previews, goes live, and shares the screen.
     let fac = go_live(&mut b, &t).await?;
-    b.eval(
-        &fac,
-        "document.getElementById('share-screen').click(); true",
-    )
-    .await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('screen-preview').videoWidth > 0",
-        LONG,
-    )
-    .await?;
+    pages::share_screen(&mut b, &fac).await?;
 
     // Two participants join and decode camera and screen, and receive audio.
     let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);

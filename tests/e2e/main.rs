@@ -6,5 +6,6 @@ mod bench;
 mod browser;
 mod firefox;
 mod media;
+mod pages;
 mod recording;
 mod tls;

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use lectern_e2e::TestServer;
 use lectern_testkit::browser::{Browser, Page};
 use lectern_testkit::http;
-use serde_json::Value;
 
-const LONG: Duration = Duration::from_secs(30);
+use crate::pages::{self, LONG};
+use serde_json::Value;
 
 /// Replaces the camera, microphone and screen with canvases that paint the wall clock
 /// (`Date.now() / 10`, 20 bits) as a 5×4 grid of black and white blocks, and a tone.
@@ -201,40 +201,12 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         s.id,
         s.facilitator_key
     );
-    let fac = b.open_with_script(&url, TIMECODE_MEDIA).await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
-        LONG,
-    )
-    .await?;
-    b.eval(&fac, "document.getElementById('go-live').click(); true")
-        .await?;
-    b.wait_for(&fac, "document.body.dataset.state === 'live'", LONG)
-        .await?;
-    b.eval(
-        &fac,
-        "document.getElementById('share-screen').click(); true",
-    )
-    .await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('screen-preview').videoWidth > 0",
-        LONG,
-    )
-    .await?;
+    let fac = pages::go_live(&mut b, &url, Some(TIMECODE_MEDIA)).await?;
+    pages::share_screen(&mut b, &fac).await?;
 
     // A participant watches: they must see the recording indicator.
     let watch = format!("{}/watch/{}#k={}", t.http_url(), s.id, s.participant_key);
-    let part = b.open(&watch).await?;
-    b.wait_for(
-        &part,
-        "!!window.lecternClient && !!document.getElementById('join')",
-        LONG,
-    )
-    .await?;
-    b.eval(&part, "document.getElementById('join').click(); true")
-        .await?;
+    let part = pages::join_participant(&mut b, &watch, "Officer One").await?;
     b.wait_for(&part, "document.body.dataset.state === 'live'", LONG)
         .await?;
     assert_eq!(
@@ -475,15 +447,7 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
         "http://{http}/facilitate/{}#k={}",
         server.session, server.facilitator_key
     );
-    let fac = b.open_with_script(&url, TIMECODE_MEDIA).await?;
-    b.wait_for(
-        &fac,
-        "document.getElementById('camera-preview').videoWidth > 0 && !document.getElementById('go-live').disabled",
-        LONG,
-    )
-    .await?;
-    b.eval(&fac, "document.getElementById('go-live').click(); true")
-        .await?;
+    let fac = pages::go_live(&mut b, &url, Some(TIMECODE_MEDIA)).await?;
     // The course records from the start: the indicator comes on by itself.
     b.wait_for(
         &fac,
@@ -648,5 +612,190 @@ async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Resu
     .await?;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), len);
+    Ok(())
+}
+
+/// Waits until the recording of the test's session has a file of `kind` in state `ready`, and
+/// returns (manifest, that file).
+async fn ready_file(t: &TestServer, kind: &str) -> anyhow::Result<(Value, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, lib) = http_json(t, "/api/library").await?;
+        if let Some(id) = lib["courses"][0]["sessions"][0]["recordings"][0]["id"].as_str() {
+            let (_, m) = http_json(t, &format!("/api/recordings/{id}")).await?;
+            let file = m["files"]
+                .as_array()
+                .and_then(|f| {
+                    f.iter()
+                        .find(|f| f["kind"] == kind && f["state"] == "ready")
+                })
+                .cloned();
+            if let Some(f) = file {
+                return Ok((m, f));
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no ready {kind} file: {lib}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (stream index, pts in ms, size) of every packet of a file, per ffprobe.
+fn packets(path: &Path) -> anyhow::Result<Vec<(u32, i64, usize)>> {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "quiet",
+            "-show_entries",
+            "packet=stream_index,pts_time,size",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let stream = f.next()?.parse().ok()?;
+            let pts: f64 = f.next()?.parse().ok()?;
+            let size = f.next()?.parse().ok()?;
+            Some((stream, (pts * 1000.0).round() as i64, size))
+        })
+        .collect())
+}
+
+/// A publisher whose audio and video RTP clocks start at unrelated values, whose sender reports
+/// map them to its capture clock, and whose audio reaches the server 150 ms later than its
+/// video: the recording places both by capture time, within 20 ms of each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_and_video_are_in_sync_from_sender_reports() -> anyhow::Result<()> {
+    use lectern_testkit::{Publisher, PublisherOptions};
+    let t = TestServer::start_with(|a| a.record_all = true).await?;
+    let publisher = Publisher::start(
+        &t.ws_url(),
+        t.session.id,
+        &t.session.facilitator_key,
+        PublisherOptions {
+            sized: true,
+            own_sender_reports: true,
+            audio_delay: Duration::from_millis(150),
+            ..PublisherOptions::default()
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let sent = publisher.frames();
+    publisher.stop().await?;
+    let (manifest, file) = ready_file(&t, "camera").await?;
+    let path = file_path(&t, &manifest, &file);
+    let packets = packets(&path)?;
+    let find = |video: bool, size: usize| {
+        sent.iter()
+            .find(|f| f.video == video && f.size == size)
+            .copied()
+    };
+    // The file starts with a video frame; its capture time is the file's origin.
+    let (_, first_pts, first_size) = *packets
+        .iter()
+        .find(|p| p.0 == 0)
+        .ok_or_else(|| anyhow::anyhow!("no video in {}", path.display()))?;
+    let origin = find(true, first_size)
+        .ok_or_else(|| anyhow::anyhow!("first video frame ({first_size} bytes) not sent"))?;
+    let origin_ms = origin.capture_unix_us as i64 / 1000 - first_pts;
+    let mut offsets: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
+    for (stream, pts, size) in &packets {
+        let video = *stream == 0;
+        if let Some(f) = find(video, *size) {
+            let expected = f.capture_unix_us as i64 / 1000 - origin_ms;
+            offsets[usize::from(!video)].push(pts - expected);
+        }
+    }
+    let [video, audio] = offsets;
+    assert!(
+        video.len() > 100 && audio.len() > 150,
+        "matched {} video, {} audio packets",
+        video.len(),
+        audio.len()
+    );
+    let worst = |o: &[i64]| o.iter().map(|x| x.abs()).max().unwrap_or(0);
+    println!(
+        "A/V sync: {} video frames within {} ms, {} audio packets within {} ms of their capture times",
+        video.len(),
+        worst(&video),
+        audio.len(),
+        worst(&audio)
+    );
+    assert!(worst(&video) <= 5, "video off its capture times: {video:?}");
+    assert!(
+        worst(&audio) <= 20,
+        "audio off the video by up to {} ms: {audio:?}",
+        worst(&audio)
+    );
+    t.stop().await;
+    Ok(())
+}
+
+/// A publisher losing 5 % of its packets on the way: the file still decodes without errors
+/// and holds at least 80 % of what was sent as decoded video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_publisher_still_yields_a_clean_file() -> anyhow::Result<()> {
+    use lectern_testkit::{encoded, EncodedMedia, Publisher, PublisherOptions};
+    let t = TestServer::start_with(|a| a.record_all = true).await?;
+    std::fs::create_dir_all(&t.dir)?;
+    let (ivf, ogg) = (t.dir.join("camera.ivf"), t.dir.join("mic.ogg"));
+    encoded::vp8_ivf(&ivf, 10.0, 320, 240, 30)?;
+    encoded::opus_ogg(&ogg, 10.0)?;
+    let video = encoded::read_ivf(&ivf)?;
+    let media = EncodedMedia {
+        video: video
+            .frames
+            .into_iter()
+            .map(|f| (f.keyframe, f.data))
+            .collect(),
+        fps: 30,
+        audio: encoded::read_ogg_opus(&ogg)?,
+    };
+    let publisher = Publisher::start(
+        &t.ws_url(),
+        t.session.id,
+        &t.session.facilitator_key,
+        PublisherOptions {
+            encoded: Some(std::sync::Arc::new(media)),
+            loss: 0.05,
+            ..PublisherOptions::default()
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let sent = publisher.frames();
+    let (lost, packets) = (publisher.lost(), publisher.sent_count() as u64);
+    publisher.stop().await?;
+    assert!(
+        lost * 100 >= packets * 3,
+        "the path lost only {lost} of {packets} packets"
+    );
+    let (manifest, file) = ready_file(&t, "camera").await?;
+    let path = file_path(&t, &manifest, &file);
+    let errors = decode_errors(&path)?;
+    assert!(errors.trim().is_empty(), "decode errors: {errors}");
+    let probe = ffprobe(&path)?;
+    let decoded = streams_of(&probe)[0].1;
+    // Frames sent from the file's start on.
+    let start_ms =
+        manifest["started_at_ms"].as_u64().unwrap_or(0) + file["start_ms"].as_u64().unwrap_or(0);
+    let sent_after = sent
+        .iter()
+        .filter(|f| f.video && f.capture_unix_us / 1000 + 5 >= start_ms)
+        .count() as u64;
+    println!(
+        "5 % loss ({lost} of {packets} packets): {decoded} frames decoded of {sent_after} sent ({:.0} %), {:.2} s",
+        decoded as f64 * 100.0 / sent_after.max(1) as f64,
+        duration_of(&probe)
+    );
+    assert!(
+        decoded * 10 >= sent_after * 8,
+        "only {decoded} of {sent_after} frames decoded"
+    );
+    t.stop().await;
     Ok(())
 }

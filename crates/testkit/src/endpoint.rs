@@ -22,6 +22,11 @@ pub(crate) struct Endpoint<S = UdpSocket> {
     pub pc: RTCPeerConnection,
     pub socket: S,
     pub local: SocketAddr,
+    /// Fraction of outgoing RTP datagrams dropped on the way out (a lossy network; RTCP,
+    /// STUN and DTLS always go).
+    pub loss: f64,
+    /// RTP datagrams dropped by `loss` so far.
+    pub lost: u64,
 }
 
 /// A socket an endpoint can send through without blocking: tokio's, or a plain non-blocking
@@ -53,6 +58,8 @@ impl Endpoint<std::net::UdpSocket> {
             pc: ep.pc,
             socket: ep.socket.into_std()?,
             local: ep.local,
+            loss: 0.0,
+            lost: 0,
         })
     }
 }
@@ -66,12 +73,27 @@ impl Endpoint {
         Self::with_crypto(sending, video_only, None).await
     }
 
+    /// A sending endpoint without the sender-report interceptor: the caller writes its own
+    /// reports (to map RTP time to a capture clock rather than to send times).
+    pub async fn sender_without_reports(video_only: Option<&str>) -> anyhow::Result<Endpoint> {
+        Self::build(true, false, video_only, None).await
+    }
+
     /// Like [`Endpoint::new`], with a crypto provider of the caller's (a
     /// [`lectern_sfu::srtp::KeyTap`] to read the SRTP keys once connected). With one, only the
     /// SRTP profiles that `lectern_sfu::srtp` handles are offered (peers such as Janus would
     /// otherwise pick AES-256-GCM).
     pub async fn with_crypto(
         sending: bool,
+        video_only: Option<&str>,
+        crypto: Option<std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider>>,
+    ) -> anyhow::Result<Endpoint> {
+        Self::build(sending, sending, video_only, crypto).await
+    }
+
+    async fn build(
+        sending: bool,
+        sender_reports: bool,
         video_only: Option<&str>,
         crypto: Option<std::sync::Arc<dyn rtc::crypto::RTCCryptoProvider>>,
     ) -> anyhow::Result<Endpoint> {
@@ -87,10 +109,12 @@ impl Endpoint {
                 .register_codec(codec, kind)
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        let registry = if sending {
+        let registry = if sending && sender_reports {
             Registry::new()
                 .with(Slot::NackResponder, NackResponderBuilder::new().build())
                 .with(Slot::SenderReport, SenderReportBuilder::new().build())
+        } else if sending {
+            Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build())
         } else {
             Registry::new()
                 .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
@@ -118,7 +142,13 @@ impl Endpoint {
             rtc::ice::tcp_type::TcpType::Unspecified,
         )?)
         .map_err(|e| anyhow!("{e}"))?;
-        Ok(Endpoint { pc, socket, local })
+        Ok(Endpoint {
+            pc,
+            socket,
+            local,
+            loss: 0.0,
+            lost: 0,
+        })
     }
 }
 
@@ -126,6 +156,10 @@ impl<S: SendTo> Endpoint<S> {
     /// Sends what the connection has to send (a full socket buffer drops, as a network would).
     pub fn flush(&mut self) {
         while let Some(out) = self.pc.poll_write() {
+            if self.loss > 0.0 && is_rtp(&out.message) && rand::random::<f64>() < self.loss {
+                self.lost += 1;
+                continue;
+            }
             let _ = self.socket.send_now(&out.message, out.transport.peer_addr);
         }
     }
@@ -169,4 +203,9 @@ impl<S: SendTo> Endpoint<S> {
         }
         self.flush();
     }
+}
+
+/// An (S)RTP datagram, not RTCP, STUN or DTLS (RFC 7983 demultiplexing, RFC 5761 types).
+fn is_rtp(d: &[u8]) -> bool {
+    matches!(d.first(), Some(128..=191)) && !matches!(d.get(1).map(|b| b & 0x7f), Some(64..=95))
 }

@@ -42,7 +42,8 @@ mod viewer;
 
 pub use bench_viewer::{BenchOptions, BenchStats, BenchViewer, LecternSubscribe, ViewerSignal};
 pub use publisher::{
-    LecternPublish, PublishEvent, PublishSignal, Publisher, PublisherOptions, SentPacket,
+    EncodedMedia, LecternPublish, PublishEvent, PublishSignal, Publisher, PublisherOptions,
+    SentFrame, SentPacket,
 };
 pub use signal::Signal;
 pub use viewer::{ReceivedPacket, Viewer, ViewerOptions};

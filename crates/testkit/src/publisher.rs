@@ -19,6 +19,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -41,6 +42,44 @@ pub struct PublisherOptions {
     pub audio: bool,
     /// The only video codec offered.
     pub video_codec: media::VideoCodec,
+    /// Real encoded media (VP8 frames, Opus packets), sent in a loop instead of synthetic
+    /// payloads. A keyframe request skips ahead to the next keyframe.
+    pub encoded: Option<Arc<EncodedMedia>>,
+    /// Synthetic frames and audio packets carry their number in their size (video:
+    /// `1000 + 4 × (n mod 251)` bytes recorded, audio `60 + n mod 400`), so a recording can be
+    /// matched to what was sent.
+    pub sized: bool,
+    /// Write RTCP sender reports of our own, mapping RTP time to the capture clock, instead of
+    /// the interceptor's (which maps it to send times).
+    pub own_sender_reports: bool,
+    /// Audio packets leave this long after their capture (a path that delays audio only).
+    pub audio_delay: Duration,
+    /// Fraction of RTP datagrams lost on the way out (after the retransmission buffer, so the
+    /// server's NACKs can repair them).
+    pub loss: f64,
+}
+
+/// Encoded media for [`PublisherOptions::encoded`].
+#[derive(Clone, Debug, Default)]
+pub struct EncodedMedia {
+    /// VP8 frames: (keyframe, data).
+    pub video: Vec<(bool, Vec<u8>)>,
+    pub fps: u32,
+    /// Opus packets of 20 ms.
+    pub audio: Vec<Vec<u8>>,
+}
+
+/// A frame the publisher sent, with its capture time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentFrame {
+    pub video: bool,
+    /// Frame (or audio packet) number, from 0.
+    pub number: u64,
+    /// Capture time on the wall clock, in µs since the UNIX epoch.
+    pub capture_unix_us: u64,
+    /// Bytes a recorder stores for it (the payloads without the VP8 descriptor).
+    pub size: usize,
+    pub keyframe: bool,
 }
 
 impl Default for PublisherOptions {
@@ -52,6 +91,11 @@ impl Default for PublisherOptions {
             max_packet: 1100,
             audio: true,
             video_codec: media::VideoCodec::Vp8,
+            encoded: None,
+            sized: false,
+            own_sender_reports: false,
+            audio_delay: Duration::ZERO,
+            loss: 0.0,
         }
     }
 }
@@ -69,6 +113,8 @@ pub struct SentPacket {
 #[derive(Default)]
 struct Shared {
     sent: Mutex<Vec<SentPacket>>,
+    lost: AtomicU64,
+    frames: Mutex<Vec<SentFrame>>,
     keyframe_requests: AtomicU64,
     paused: AtomicBool,
     tracks: Mutex<HashMap<Source, TrackId>>,
@@ -254,6 +300,20 @@ impl Publisher {
             .unwrap_or_default()
     }
 
+    /// RTP datagrams lost on the way out ([`PublisherOptions::loss`]).
+    pub fn lost(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
+    }
+
+    /// Every frame and audio packet sent so far, with its capture time.
+    pub fn frames(&self) -> Vec<SentFrame> {
+        self.shared
+            .frames
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
     /// Stops (or resumes) sending media without leaving.
     pub fn set_paused(&self, paused: bool) {
         self.shared.paused.store(paused, Ordering::Relaxed);
@@ -280,7 +340,11 @@ async fn run<S: PublishSignal>(
     mut stop: watch::Receiver<bool>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<()> {
-    let mut ep = Endpoint::new(true, Some(opts.video_codec.mime())).await?;
+    let mut ep = if opts.own_sender_reports {
+        Endpoint::sender_without_reports(Some(opts.video_codec.mime())).await?
+    } else {
+        Endpoint::new(true, Some(opts.video_codec.mime())).await?
+    };
     let codecs = lectern_sfu::peer::server_codecs();
     let mut add = |kind: RtpCodecKind, mime: &str| -> anyhow::Result<(RTCRtpSenderId, u32)> {
         let codec = codecs
@@ -382,34 +446,112 @@ async fn run<S: PublishSignal>(
     let mut connected = false;
     let mut buf = vec![0u8; 2048];
     let start = Instant::now();
-    let frame_interval = Duration::from_secs(1) / opts.fps.max(1);
+    let start_unix_us = unix_us_now();
+    let capture_us =
+        |at: Instant| start_unix_us + at.saturating_duration_since(start).as_micros() as u64;
+    let frame_interval =
+        Duration::from_secs(1) / opts.encoded.as_ref().map_or(opts.fps, |e| e.fps).max(1);
     let mut next_frame = Instant::now();
     let mut next_audio = Instant::now();
+    let mut next_report = Instant::now();
     let mut last_key = None::<Instant>;
     let mut force_key = true;
     let mut index = 0u64;
+    let (mut frame_no, mut audio_no, mut cursor) = (0u64, 0u64, 0usize);
+    // Audio captured but not sent yet: (send at, RTP timestamp, payload).
+    let mut audio_queue: std::collections::VecDeque<(Instant, u32, Vec<u8>)> =
+        std::collections::VecDeque::new();
     let ts_base_v: u32 = rand::random();
     let ts_base_a: u32 = rand::random();
     let frame_bytes = (opts.video_kbps as usize * 1000 / 8) / opts.fps.max(1) as usize;
+    let record_frame = |f: SentFrame| {
+        if let Ok(mut frames) = shared.frames.lock() {
+            frames.push(f);
+        }
+    };
     loop {
         let now = Instant::now();
         if connected && !shared.paused.load(Ordering::Relaxed) {
+            ep.loss = opts.loss;
             while now >= next_frame {
-                let key = force_key
-                    || last_key
-                        .is_none_or(|k| now.saturating_duration_since(k) >= opts.keyframe_every);
-                if key {
-                    last_key = Some(now);
-                    force_key = false;
-                }
-                let size = if key { frame_bytes * 4 } else { frame_bytes };
-                let packets = size.div_ceil(opts.max_packet).max(1);
                 let ts = ts_base_v.wrapping_add(
                     (next_frame.saturating_duration_since(start).as_micros() * 9 / 100) as u32,
                 );
-                for i in 0..packets {
-                    let payload =
-                        media::video_payload(opts.video_codec, index, i == 0, key, size / packets);
+                // The frame as payloads (VP8 descriptor first), and whether it is a keyframe.
+                let (payloads, key): (Vec<Vec<u8>>, bool) = match opts.encoded.as_deref() {
+                    Some(enc) if !enc.video.is_empty() => {
+                        if force_key {
+                            while !enc.video[cursor % enc.video.len()].0 {
+                                cursor += 1;
+                            }
+                            force_key = false;
+                        }
+                        let (key, data) = &enc.video[cursor % enc.video.len()];
+                        cursor += 1;
+                        let chunk = opts.max_packet.saturating_sub(1).max(1);
+                        let parts = data.chunks(chunk);
+                        let payloads = parts
+                            .enumerate()
+                            .map(|(i, c)| {
+                                let mut p = Vec::with_capacity(c.len() + 1);
+                                p.push(if i == 0 { 0x10 } else { 0x00 });
+                                p.extend_from_slice(c);
+                                p
+                            })
+                            .collect();
+                        (payloads, *key)
+                    }
+                    _ => {
+                        let key = force_key
+                            || last_key.is_none_or(|k| {
+                                now.saturating_duration_since(k) >= opts.keyframe_every
+                            });
+                        if key {
+                            last_key = Some(now);
+                            force_key = false;
+                        }
+                        let size = if opts.sized {
+                            // Recorded size 1000 + 4·(n mod 251): the payloads minus one
+                            // descriptor byte each.
+                            let recorded = 1000 + 4 * (frame_no as usize % 251);
+                            let packets = recorded.div_ceil(opts.max_packet - 1).max(1);
+                            (recorded, packets)
+                        } else {
+                            let size = if key { frame_bytes * 4 } else { frame_bytes };
+                            (size, size.div_ceil(opts.max_packet).max(1))
+                        };
+                        let (total, packets) = size;
+                        let payloads = (0..packets)
+                            .map(|i| {
+                                let len = if opts.sized {
+                                    // Share `total` recorded bytes out exactly.
+                                    total / packets + usize::from(i < total % packets) + 1
+                                } else {
+                                    total / packets
+                                };
+                                media::video_payload(
+                                    opts.video_codec,
+                                    index + i as u64,
+                                    i == 0,
+                                    key,
+                                    len,
+                                )
+                            })
+                            .collect();
+                        (payloads, key)
+                    }
+                };
+                let packets = payloads.len();
+                let recorded: usize = payloads.iter().map(|p| p.len() - 1).sum();
+                record_frame(SentFrame {
+                    video: true,
+                    number: frame_no,
+                    capture_unix_us: capture_us(next_frame),
+                    size: recorded,
+                    keyframe: key,
+                });
+                frame_no += 1;
+                for (i, payload) in payloads.into_iter().enumerate() {
                     send_rtp(
                         &mut ep,
                         &mut video_out,
@@ -429,13 +571,38 @@ async fn run<S: PublishSignal>(
                 }
                 next_frame += frame_interval;
             }
-            if let Some(a) = audio_out.as_mut() {
+            if audio_out.is_some() {
                 while now >= next_audio {
                     let ts = ts_base_a.wrapping_add(
                         (next_audio.saturating_duration_since(start).as_micros() * 48 / 1000)
                             as u32,
                     );
-                    let payload = media::opus_payload(index, 80);
+                    let payload = match opts.encoded.as_deref() {
+                        Some(enc) if !enc.audio.is_empty() => {
+                            enc.audio[audio_no as usize % enc.audio.len()].clone()
+                        }
+                        _ if opts.sized => {
+                            media::opus_payload(index, 60 + (audio_no as usize % 400))
+                        }
+                        _ => media::opus_payload(index, 80),
+                    };
+                    record_frame(SentFrame {
+                        video: false,
+                        number: audio_no,
+                        capture_unix_us: capture_us(next_audio),
+                        size: payload.len(),
+                        keyframe: true,
+                    });
+                    audio_no += 1;
+                    audio_queue.push_back((next_audio + opts.audio_delay, ts, payload));
+                    next_audio += Duration::from_millis(20);
+                }
+            }
+            if let Some(a) = audio_out.as_mut() {
+                while audio_queue.front().is_some_and(|(at, _, _)| *at <= now) {
+                    let Some((_, ts, payload)) = audio_queue.pop_front() else {
+                        break;
+                    };
                     send_rtp(
                         &mut ep,
                         a,
@@ -452,10 +619,38 @@ async fn run<S: PublishSignal>(
                         },
                     );
                     index += 1;
-                    next_audio += Duration::from_millis(20);
+                }
+            }
+            if opts.own_sender_reports && now >= next_report {
+                next_report = now + Duration::from_secs(1);
+                let ntp = ntp_from_unix_us(capture_us(now));
+                let elapsed = now.saturating_duration_since(start);
+                let mut reports = vec![(
+                    &video_out,
+                    ts_base_v.wrapping_add((elapsed.as_micros() * 9 / 100) as u32),
+                )];
+                if let Some(a) = audio_out.as_ref() {
+                    reports.push((
+                        a,
+                        ts_base_a.wrapping_add((elapsed.as_micros() * 48 / 1000) as u32),
+                    ));
+                }
+                for (out, rtp_time) in reports {
+                    let sr = SenderReport {
+                        ssrc: out.ssrc,
+                        ntp_time: ntp,
+                        rtp_time,
+                        packet_count: 0,
+                        octet_count: 0,
+                        ..Default::default()
+                    };
+                    if let Some(mut s) = ep.pc.rtp_sender(out.sender) {
+                        let _ = s.write_rtcp(now, vec![Box::new(sr)]);
+                    }
                 }
             }
             ep.flush();
+            shared.lost.store(ep.lost, Ordering::Relaxed);
         } else {
             next_frame = now;
             next_audio = now;
@@ -463,7 +658,14 @@ async fn run<S: PublishSignal>(
         let wake = ep
             .sleep_for(Duration::from_millis(5))
             .min(next_frame.saturating_duration_since(Instant::now()))
-            .min(next_audio.saturating_duration_since(Instant::now()));
+            .min(next_audio.saturating_duration_since(Instant::now()))
+            .min(
+                audio_queue
+                    .front()
+                    .map_or(Duration::from_millis(5), |(at, _, _)| {
+                        at.saturating_duration_since(Instant::now())
+                    }),
+            );
         tokio::select! {
             _ = stop.changed() => break,
             r = ep.socket.recv_from(&mut buf) => {
@@ -547,4 +749,18 @@ fn send_rtp(
             }
         }
     }
+}
+
+fn unix_us_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A 64-bit NTP timestamp for a UNIX time in µs.
+fn ntp_from_unix_us(us: u64) -> u64 {
+    let secs = us / 1_000_000 + 2_208_988_800;
+    let frac = ((us % 1_000_000) << 32) / 1_000_000;
+    (secs << 32) | frac
 }
