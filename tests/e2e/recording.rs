@@ -739,28 +739,15 @@ async fn audio_and_video_are_in_sync_from_sender_reports() -> anyhow::Result<()>
 /// and holds at least 80 % of what was sent as decoded video.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_publisher_still_yields_a_clean_file() -> anyhow::Result<()> {
-    use lectern_testkit::{encoded, EncodedMedia, Publisher, PublisherOptions};
+    use lectern_testkit::{Publisher, PublisherOptions};
     let t = TestServer::start_with(|a| a.record_all = true).await?;
-    std::fs::create_dir_all(&t.dir)?;
-    let (ivf, ogg) = (t.dir.join("camera.ivf"), t.dir.join("mic.ogg"));
-    encoded::vp8_ivf(&ivf, 10.0, 320, 240, 30)?;
-    encoded::opus_ogg(&ogg, 10.0)?;
-    let video = encoded::read_ivf(&ivf)?;
-    let media = EncodedMedia {
-        video: video
-            .frames
-            .into_iter()
-            .map(|f| (f.keyframe, f.data))
-            .collect(),
-        fps: 30,
-        audio: encoded::read_ogg_opus(&ogg)?,
-    };
+    let media = encoded_media(&t.dir, 320, 240)?;
     let publisher = Publisher::start(
         &t.ws_url(),
         t.session.id,
         &t.session.facilitator_key,
         PublisherOptions {
-            encoded: Some(std::sync::Arc::new(media)),
+            encoded: Some(media),
             loss: 0.05,
             ..PublisherOptions::default()
         },
@@ -797,5 +784,164 @@ async fn a_lossy_publisher_still_yields_a_clean_file() -> anyhow::Result<()> {
         "only {decoded} of {sent_after} frames decoded"
     );
     t.stop().await;
+    Ok(())
+}
+
+/// 10 s of real VP8 (30 fps, a keyframe a second) and Opus, made with ffmpeg in `dir`.
+fn encoded_media(
+    dir: &Path,
+    width: u32,
+    height: u32,
+) -> anyhow::Result<std::sync::Arc<lectern_testkit::EncodedMedia>> {
+    use lectern_testkit::encoded;
+    std::fs::create_dir_all(dir)?;
+    let (ivf, ogg) = (dir.join("camera.ivf"), dir.join("mic.ogg"));
+    encoded::vp8_ivf(&ivf, 10.0, width, height, 30)?;
+    encoded::opus_ogg(&ogg, 10.0)?;
+    Ok(std::sync::Arc::new(lectern_testkit::EncodedMedia {
+        video: encoded::read_ivf(&ivf)?
+            .frames
+            .into_iter()
+            .map(|f| (f.keyframe, f.data))
+            .collect(),
+        fps: 30,
+        audio: encoded::read_ogg_opus(&ogg)?,
+    }))
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped (needs root, as the suite does).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> anyhow::Result<SmallDisk> {
+        std::fs::create_dir_all(path)?;
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()?;
+        anyhow::ensure!(
+            st.success(),
+            "mounting a tmpfs at {} failed: this test needs root (scripts/test.sh runs as root)",
+            path.display()
+        );
+        Ok(SmallDisk(path.to_path_buf()))
+    }
+
+    fn grow(&self, size: &str) -> anyhow::Result<()> {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()?;
+        anyhow::ensure!(st.success(), "remounting {}", self.0.display());
+        Ok(())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The recordings disk fills up: everyone is told the recording failed (the facilitator with
+/// the reason), the session goes on, and once there is room again the next start recovers what
+/// was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_recording_loudly_and_recovery_saves_it() -> anyhow::Result<()> {
+    use lectern_proto::{RecordingState, ServerMsg};
+    use lectern_testkit::{Publisher, PublisherOptions, Signal};
+    let dir = std::env::temp_dir().join(format!(
+        "lectern-e2e-full-{}-{}",
+        std::process::id(),
+        lectern_testkit::media::now_ns()
+    ));
+    let media = encoded_media(&dir, 640, 480)?;
+    let disk = SmallDisk::mount(&dir.join("recordings"), "512k")?;
+    let args = {
+        let mut a = lectern::config::ServeArgs::for_tests(dir.clone());
+        a.public_ip = Some("127.0.0.1".parse()?);
+        a.record_all = true;
+        a
+    };
+    let server = lectern::Server::start(args.clone()).await?;
+    let session = server.demo_session().cloned().expect("demo session");
+    let ws = format!("ws://{}/ws", server.http_addr);
+    let (mut watcher, _) =
+        Signal::join(&ws, session.id, &session.participant_key, "Watcher").await?;
+    let publisher = Publisher::start(
+        &ws,
+        session.id,
+        &session.facilitator_key,
+        PublisherOptions {
+            encoded: Some(media),
+            ..PublisherOptions::default()
+        },
+    )
+    .await?;
+    let failed = watcher
+        .wait_for(Duration::from_secs(30), |m| match m {
+            ServerMsg::Recording(r) if r.state == RecordingState::Failed => Some(r.clone()),
+            _ => None,
+        })
+        .await?;
+    let message = failed.message.clone().unwrap_or_default();
+    println!("recording failed: {message}");
+    assert!(
+        message.contains("No space left"),
+        "the reason is given: {failed:?}"
+    );
+    // The session itself goes on: the publisher is still connected and sending.
+    let before = publisher.sent_count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(publisher.sent_count() > before && !publisher.finished());
+    publisher.stop().await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rec = loop {
+        let rec = server.with_store(|s| s.library())?[0].recording.clone();
+        if rec.state != lectern_store::RecordingState::Recording || Instant::now() > deadline {
+            break rec;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // What fitted is saved now (recovered) or left for the next start's recovery (failed);
+    // either way the reason is kept.
+    assert_ne!(rec.state, lectern_store::RecordingState::Recording);
+    assert!(rec.error.as_deref().unwrap_or("").contains("No space left"));
+    println!("after the failure the recording is {}", rec.state.as_str());
+    server.shutdown().await;
+
+    // Room again: the next start recovers the file.
+    disk.grow("64m")?;
+    let server = lectern::Server::start(args).await?;
+    let (rec, files) = server.with_store(|s| {
+        let rec = s.library().map(|l| l[0].recording.clone());
+        let files = rec.as_ref().map(|r| s.files(r.id)).ok();
+        (rec, files)
+    });
+    let rec = rec?;
+    let files = files.expect("files")?;
+    assert_eq!(
+        rec.state,
+        lectern_store::RecordingState::Recovered,
+        "{rec:?}"
+    );
+    assert!(!files.is_empty());
+    for f in &files {
+        let path = disk.0.join(&rec.dir).join(&f.file_name);
+        assert!(f.state.playable(), "{f:?}");
+        assert!(path.is_file());
+        let errors = decode_errors(&path)?;
+        assert!(errors.trim().is_empty(), "{}: {errors}", path.display());
+        println!(
+            "recovered {} after the disk filled: {:.2} s, {} bytes",
+            f.file_name,
+            f.duration_ms.unwrap_or(0) as f64 / 1000.0,
+            f.bytes
+        );
+        assert!(f.duration_ms.unwrap_or(0) > 500);
+    }
+    server.shutdown().await;
+    drop(disk);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

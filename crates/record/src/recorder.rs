@@ -92,7 +92,8 @@ pub trait Catalogue: Send + Sync {
     fn file_opened(&self, file: &OpenedFile) -> Result<(), String>;
     /// Progress of a file being written (a few times a minute).
     fn file_progress(&self, file_id: &str, duration_ms: u64, bytes: u64);
-    /// A file is complete (`Ok`) or could not be completed (`Err`: it was removed).
+    /// A file is complete (`Ok`) or could not be completed (`Err`): then it is either absent
+    /// (never created) or left on disk for the recovery of the next start.
     fn file_closed(&self, file_id: &str, result: Result<&FileSummary, &str>);
     /// The recording is over: `error` when it failed.
     fn finished(&self, recording: RecordingId, duration_ms: u64, error: Option<&str>);
@@ -247,7 +248,12 @@ impl Recorder {
     /// One message from the room. Returns `false` after [`TapMsg::Stop`].
     pub fn handle(&mut self, now: Instant, msg: TapMsg) -> bool {
         if self.error.is_some() {
-            return !matches!(msg, TapMsg::Stop);
+            // After a failure nothing more is recorded; the stop still reports the end.
+            if matches!(msg, TapMsg::Stop) {
+                self.stop(now);
+                return false;
+            }
+            return true;
         }
         match msg {
             TapMsg::Track {
@@ -814,10 +820,9 @@ impl Recorder {
                 let msg = format!("finalizing {}: {e}", f.path.display());
                 match crate::mkv::recover(&f.path) {
                     Ok(r) => self.catalogue.file_closed(&f.id, Ok(&r.summary)),
-                    Err(_) => {
-                        let _ = std::fs::remove_file(&f.path);
-                        self.catalogue.file_closed(&f.id, Err(&msg));
-                    }
+                    // Not even that (the disk is full): the file stays as it is, and the
+                    // next start's recovery repairs it once there is room.
+                    Err(_) => self.catalogue.file_closed(&f.id, Err(&msg)),
                 }
                 self.fail(msg);
             }

@@ -73,7 +73,20 @@ impl Catalogue for StoreCatalogue {
                 s.duration_ms as i64,
                 s.bytes as i64,
             ),
-            Err(_) => store.remove_file(file_id),
+            Err(_) => {
+                // Left on disk for the next start's recovery, or never created.
+                let on_disk = store
+                    .file(file_id)
+                    .ok()
+                    .flatten()
+                    .and_then(|f| Some((store.recording(f.recording_id).ok()??, f)))
+                    .is_some_and(|(r, f)| self.root.join(&r.dir).join(&f.file_name).is_file());
+                if on_disk {
+                    store.update_file(file_id, RecordingState::Failed, 0, 0)
+                } else {
+                    store.remove_file(file_id)
+                }
+            }
         };
         if let Err(e) = r {
             tracing::error!("catalogue: closing file {file_id}: {e}");
@@ -82,11 +95,13 @@ impl Catalogue for StoreCatalogue {
 
     fn finished(&self, recording: RecordingId, duration_ms: u64, error: Option<&str>) {
         let store = self.store();
-        let has_files = store
-            .files(recording)
-            .map(|f| !f.is_empty())
-            .unwrap_or(false);
+        let files = store.files(recording).unwrap_or_default();
+        let has_files = !files.is_empty();
+        let playable = files.iter().any(|f| f.state.playable());
         let (state, error) = match (error, has_files) {
+            // The recorder failed (the disk filled): what it saved is playable, marked like
+            // a recording saved after a crash, with the reason.
+            (Some(e), _) if playable => (RecordingState::Recovered, Some(e)),
             (Some(e), _) => (RecordingState::Failed, Some(e)),
             (None, true) => (RecordingState::Ready, None),
             (None, false) => (
@@ -247,7 +262,8 @@ pub fn recover_unfinished(store: &Store, root: &Path) -> anyhow::Result<Vec<Reco
         } else {
             RecordingState::Failed
         };
-        let error = (kept == 0).then_some("the server stopped before anything was recorded");
+        let error = (kept == 0 && rec.error.is_none())
+            .then_some("the server stopped before anything was recorded");
         store.set_recording_state(rec.id, state, Some(end_ms), error)?;
         write_manifest(store, root, rec.id);
         out.push(Recovered {
@@ -270,6 +286,8 @@ pub fn manifest(store: &Store, id: RecordingId) -> anyhow::Result<Option<serde_j
     let files: Vec<serde_json::Value> = store
         .files(id)?
         .into_iter()
+        // A file waiting for recovery (the disk was full) is not offered for playback.
+        .filter(|f| f.state != RecordingState::Failed)
         .map(|f| {
             json!({
                 "id": f.id,

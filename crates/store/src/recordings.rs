@@ -256,11 +256,15 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Recordings that a crash left in `recording` or `finalizing`.
+    /// Recordings that a crash left in `recording` or `finalizing`, and recordings with a
+    /// file that could not be finished (left for recovery, for example when the disk was full).
     pub fn unfinished_recordings(&self) -> Result<Vec<Recording>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {RECORDING_COLUMNS} FROM recording
-             WHERE state IN ('recording', 'finalizing') ORDER BY started_at_ms"
+             WHERE state IN ('recording', 'finalizing')
+                OR id IN (SELECT recording_id FROM recording_file
+                          WHERE state IN ('recording', 'finalizing', 'failed'))
+             ORDER BY started_at_ms"
         ))?;
         let rows = stmt.query_map([], recording_row)?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
