@@ -233,7 +233,22 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         LONG,
     )
     .await?;
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The facilitator marks a chapter 3 s in.
+    b.wait_for(
+        &fac,
+        "!document.getElementById('chapter-form').hidden",
+        LONG,
+    )
+    .await?;
+    b.eval(
+        &fac,
+        "document.getElementById('chapter-title').value = 'Risk indicators'; \
+         document.getElementById('chapter-add').click(); true",
+    )
+    .await?;
+    let chapter_at = started.elapsed().as_millis() as i64;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     b.eval(
         &fac,
         "document.getElementById('record-toggle').click(); true",
@@ -317,6 +332,19 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         );
     }
 
+    // The chapter is on the timeline where it was marked.
+    let chapter = manifest["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["kind"] == "chapter"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(chapter["data"]["title"], "Risk indicators", "{manifest}");
+    let at = chapter["at_ms"].as_i64().unwrap_or(-1);
+    assert!(
+        (at - chapter_at).abs() < 1000,
+        "chapter at {at} ms, marked at about {chapter_at} ms"
+    );
+
     // Replay from a deep link: both players show the same moment, the one linked to.
     let started_at_ms = manifest["started_at_ms"].as_u64().unwrap_or(0);
     let replay = b
@@ -372,6 +400,16 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         }
     }
     println!("replay: camera and screen at most {worst} ms apart");
+    let chapters = b
+        .eval(
+            &replay,
+            "document.getElementById('chapter-list').textContent",
+        )
+        .await?;
+    assert!(
+        chapters.as_str().unwrap_or("").contains("Risk indicators"),
+        "the player lists the chapter: {chapters}"
+    );
 
     // One MP4 with everything, through the page's export API.
     let addr = t.server.http_addr.to_string();

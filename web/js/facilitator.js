@@ -41,6 +41,12 @@ const STRINGS = {
     incomplete: 'Recording problem: {message}',
     notSent: 'You are offline, so the recording could not be started or stopped. Try again once reconnected.',
   },
+  chapter: {
+    label: 'New chapter in the recording',
+    placeholder: 'Chapter title, e.g. “Risk indicators”',
+    add: 'Mark chapter',
+    added: 'Chapter “{title}” marked in the recording.',
+  },
   confirm: {
     text: 'End this session for everyone? Participants will be disconnected and the session cannot be restarted.',
     yes: 'End for everyone',
@@ -145,6 +151,8 @@ const el = {
   recordingIndicator: byId('recording-indicator'),
   recordingMessage: byId('recording-message'),
   recordingStatus: byId('recording-status'),
+  chapterForm: /** @type {HTMLFormElement} */ (byId('chapter-form')),
+  chapterTitle: /** @type {HTMLInputElement} */ (byId('chapter-title')),
   endSession: /** @type {HTMLButtonElement} */ (byId('end-session')),
   endConfirm: byId('end-confirm'),
   endConfirmYes: /** @type {HTMLButtonElement} */ (byId('end-session-confirm')),
@@ -258,6 +266,7 @@ function renderRecording(over) {
   setToggle(el.recordToggle, active, label);
   el.recordToggle.disabled = over || !connected || rec.state === 'starting' || ui.recordingPending;
   el.recordToggle.dataset.recording = rec.state;
+  el.chapterForm.hidden = over || !connected || rec.state !== 'on';
   recordingIndicator.update(rec, !over);
   const alert = over ? '' : ui.recordingAlert;
   showMessage(el.recordingMessage, alert, 'error');
@@ -637,6 +646,17 @@ el.muteMic.addEventListener('click', toggleMic);
 el.toggleCamera.addEventListener('click', toggleCamera);
 el.shareScreen.addEventListener('click', toggleScreen);
 el.recordToggle.addEventListener('click', toggleRecording);
+el.chapterForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const title = el.chapterTitle.value.trim();
+  if (!title) return;
+  if (!client.addChapter(title)) {
+    say(STRINGS.recording.notSent);
+    return;
+  }
+  el.chapterTitle.value = '';
+  el.recordingStatus.textContent = format(STRINGS.chapter.added, { title });
+});
 el.requestMedia.addEventListener('click', acquireMedia);
 el.endSession.addEventListener('click', () => {
   showConfirm(true);

@@ -263,6 +263,15 @@ export class LecternClient extends EventTarget {
     return this.#send({ type: 'stop_recording' });
   }
 
+  /**
+   * Facilitator only, while recording: a chapter called `title` (1–200 characters) starts now
+   * on the recording's timeline. Returns whether the frame was sent.
+   * @param {string} title
+   */
+  addChapter(title) {
+    return this.#send({ type: 'add_chapter', title });
+  }
+
   /** Leaves politely; the connection closes and does not come back. */
   leave() {
     if (this.#connectionState === 'closed') return;

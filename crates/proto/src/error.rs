@@ -26,6 +26,7 @@ pub enum ErrorCode {
     Replaced,
     Idle,
     RecordingFailed,
+    NotRecording,
     UnknownRecording,
     BadRange,
     Internal,
@@ -53,6 +54,7 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::Idle => "idle",
             ErrorCode::RecordingFailed => "recording_failed",
+            ErrorCode::NotRecording => "not_recording",
             ErrorCode::UnknownRecording => "unknown_recording",
             ErrorCode::BadRange => "bad_range",
             ErrorCode::Internal => "internal",
@@ -89,6 +91,7 @@ impl ErrorCode {
             | ErrorCode::BadSdp
             | ErrorCode::BadTrack
             | ErrorCode::NotJoined
+            | ErrorCode::NotRecording
             | ErrorCode::AlreadyJoined => 400,
             ErrorCode::BadKey => 401,
             ErrorCode::Forbidden => 403,

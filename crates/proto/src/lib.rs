@@ -24,6 +24,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 80;
 
+/// Longest chapter title, in characters.
+pub const MAX_CHAPTER_CHARS: usize = 200;
+
 /// Parses one text frame from a client.
 ///
 /// Distinguishes a frame that is not JSON (or has fields of the wrong shape) from one whose

@@ -133,6 +133,12 @@ pub struct Candidate {
     pub candidate: Option<IceCandidate>,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddChapter {
+    /// 1 to [`crate::MAX_CHAPTER_CHARS`] characters.
+    pub title: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +158,8 @@ pub enum ClientMsg {
     StartRecording,
     /// Facilitator: stop recording.
     StopRecording,
+    /// Facilitator: a chapter starts now in the recording.
+    AddChapter(AddChapter),
     Leave,
     Ping(Ping),
 }
@@ -166,6 +174,7 @@ impl ClientMsg {
         "end_session",
         "start_recording",
         "stop_recording",
+        "add_chapter",
         "leave",
         "ping",
     ];
@@ -180,6 +189,7 @@ impl ClientMsg {
             ClientMsg::EndSession => "end_session",
             ClientMsg::StartRecording => "start_recording",
             ClientMsg::StopRecording => "stop_recording",
+            ClientMsg::AddChapter(_) => "add_chapter",
             ClientMsg::Leave => "leave",
             ClientMsg::Ping(_) => "ping",
         }

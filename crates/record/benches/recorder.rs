@@ -32,6 +32,7 @@ impl Catalogue for CountingCatalogue {
     }
     fn file_progress(&self, _: &str, _: u64, _: u64) {}
     fn file_closed(&self, _: &str, _: Result<&FileSummary, &str>) {}
+    fn event(&self, _: RecordingId, _: u64, _: &str, _: &str) {}
     fn finished(&self, _: RecordingId, _: u64, _: Option<&str>) {}
 }
 

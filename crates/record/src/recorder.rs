@@ -95,6 +95,8 @@ pub trait Catalogue: Send + Sync {
     /// A file is complete (`Ok`) or could not be completed (`Err`): then it is either absent
     /// (never created) or left on disk for the recovery of the next start.
     fn file_closed(&self, file_id: &str, result: Result<&FileSummary, &str>);
+    /// A timed event of the recording (`at_ms` on its timeline; `data` is JSON).
+    fn event(&self, recording: RecordingId, at_ms: u64, kind: &str, data: &str);
     /// The recording is over: `error` when it failed.
     fn finished(&self, recording: RecordingId, duration_ms: u64, error: Option<&str>);
 }
@@ -318,6 +320,12 @@ impl Recorder {
                 self.release_pending(now, track);
             }
             TapMsg::TrackEnded { track } => self.end_track(now, track),
+            TapMsg::Event { kind, data, at } => {
+                let at_ms = at
+                    .duration_since(self.started)
+                    .map_or(0, |d| d.as_millis() as u64);
+                self.catalogue.event(self.recording, at_ms, kind, &data);
+            }
             TapMsg::Stop => {
                 self.stop(now);
                 return false;

@@ -55,6 +55,8 @@ pub enum Notice {
     StartRecorder,
     /// Stop and finalize the recorder.
     StopRecorder,
+    /// A timed event for the recording's timeline (now): `kind` and its JSON `data`.
+    RecordEvent { kind: &'static str, data: String },
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +180,42 @@ impl Room {
         }
         self.notices.push_back(Notice::StopRecorder);
         self.set_recording(RecordingFrame::default());
+    }
+
+    /// The facilitator marks the start of a chapter in the recording.
+    pub fn add_chapter(&mut self, peer: PeerId, title: &str) -> Result<(), ProtocolError> {
+        match self.role_of(peer) {
+            Some(Role::Facilitator) => {}
+            Some(_) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::Forbidden,
+                    "only the facilitator may add chapters",
+                ))
+            }
+            None => return Err(ProtocolError::new(ErrorCode::NotJoined, "join first")),
+        }
+        if self.recording.state != RecordingState::On {
+            return Err(ProtocolError::new(
+                ErrorCode::NotRecording,
+                "chapters mark a recording; start recording first",
+            ));
+        }
+        let title: String = title.chars().filter(|c| !c.is_control()).collect();
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > lectern_proto::MAX_CHAPTER_CHARS {
+            return Err(ProtocolError::new(
+                ErrorCode::BadJson,
+                format!(
+                    "a chapter title has 1 to {} characters",
+                    lectern_proto::MAX_CHAPTER_CHARS
+                ),
+            ));
+        }
+        self.notices.push_back(Notice::RecordEvent {
+            kind: "chapter",
+            data: serde_json::json!({ "title": title }).to_string(),
+        });
+        Ok(())
     }
 
     /// The recorder asked for by [`Notice::StartRecorder`] runs (ignored if the facilitator

@@ -335,3 +335,41 @@ fn record_from_start_and_end_stops_the_recorder() {
         .unwrap();
     assert!(stop < ended, "the recorder stops before the room ends");
 }
+
+#[test]
+fn chapters_mark_a_running_recording_only() {
+    let mut r = room();
+    let now = Instant::now();
+    let (f, p) = (PeerId::random(), PeerId::random());
+    r.join(now, f, Role::Facilitator, None);
+    r.join(now, p, Role::Participant, None);
+    drain(&mut r);
+    assert_eq!(
+        r.add_chapter(f, "Intro").unwrap_err().code,
+        ErrorCode::NotRecording
+    );
+    r.request_recording(f, true).unwrap();
+    r.recorder_started(RecordingId::random(), 1);
+    drain(&mut r);
+    assert_eq!(
+        r.add_chapter(p, "Intro").unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        r.add_chapter(f, " \u{7} ").unwrap_err().code,
+        ErrorCode::BadJson
+    );
+    assert_eq!(
+        r.add_chapter(f, &"x".repeat(201)).unwrap_err().code,
+        ErrorCode::BadJson
+    );
+    assert!(drain(&mut r).is_empty(), "refusals change nothing");
+    r.add_chapter(f, "  Border checks \u{7}").unwrap();
+    assert_eq!(
+        drain(&mut r),
+        [Notice::RecordEvent {
+            kind: "chapter",
+            data: r#"{"title":"Border checks"}"#.into()
+        }]
+    );
+}

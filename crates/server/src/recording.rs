@@ -93,6 +93,12 @@ impl Catalogue for StoreCatalogue {
         }
     }
 
+    fn event(&self, recording: RecordingId, at_ms: u64, kind: &str, data: &str) {
+        if let Err(e) = self.store().add_event(recording, at_ms as i64, kind, data) {
+            tracing::warn!("catalogue: event of recording {recording}: {e}");
+        }
+    }
+
     fn finished(&self, recording: RecordingId, duration_ms: u64, error: Option<&str>) {
         let store = self.store();
         let files = store.files(recording).unwrap_or_default();

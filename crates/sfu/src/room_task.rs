@@ -689,6 +689,7 @@ impl RoomTask {
             ClientMsg::EndSession => self.room.end_by(peer),
             ClientMsg::StartRecording => self.room.request_recording(peer, true),
             ClientMsg::StopRecording => self.room.request_recording(peer, false),
+            ClientMsg::AddChapter(c) => self.room.add_chapter(peer, &c.title),
             ClientMsg::Leave => {
                 self.remove_member(now, peer);
                 Ok(())
@@ -952,6 +953,11 @@ impl RoomTask {
                     });
                 }
                 Notice::StopRecorder => self.stop_recorder(),
+                Notice::RecordEvent { kind, data } => self.tell_recorder(TapMsg::Event {
+                    kind,
+                    data,
+                    at: std::time::SystemTime::now(),
+                }),
                 Notice::Disconnect { peer, error } => {
                     let code = error.code.close_code().unwrap_or(1000);
                     let reason = error.code.as_str().to_string();

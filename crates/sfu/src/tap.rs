@@ -51,6 +51,13 @@ pub enum TapMsg {
     },
     /// The track stopped (its publisher left, paused or unpublished it).
     TrackEnded { track: TrackId },
+    /// A timed event for the recording's timeline (a chapter; chat and questions later):
+    /// its kind, JSON data, and when it happened.
+    Event {
+        kind: &'static str,
+        data: String,
+        at: SystemTime,
+    },
     /// Recording stops: finalize everything.
     Stop,
 }
