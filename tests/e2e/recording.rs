@@ -400,6 +400,41 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         }
     }
     println!("replay: camera and screen at most {worst} ms apart");
+    // Keyboard: J goes back 10 s (to the start here), ">" twice plays at 1.5×, "5" jumps to
+    // the middle; camera and screen stay together.
+    let key = |k: &str| {
+        format!("document.dispatchEvent(new KeyboardEvent('keydown', {{key: {k:?}, bubbles: true}})); true")
+    };
+    b.eval(&replay, &key("j")).await?;
+    b.wait_for(&replay, "window.lecternReplay.timelineMs() < 1500", LONG)
+        .await?;
+    b.eval(&replay, &key(">")).await?;
+    b.eval(&replay, &key(">")).await?;
+    b.wait_for(
+        &replay,
+        "document.getElementById('speed').value === '1.5' && window.lecternReplay.elements.camera.playbackRate === 1.5",
+        LONG,
+    )
+    .await?;
+    b.eval(&replay, &key("5")).await?;
+    let duration_ms = manifest["duration_ms"].as_f64().unwrap_or(0.0);
+    b.wait_for(
+        &replay,
+        &format!(
+            "Math.abs(window.lecternReplay.timelineMs() - {}) < 1500",
+            duration_ms / 2.0
+        ),
+        LONG,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = b.eval(&replay, READ_TIMECODES).await?;
+    let near = started_at_ms + r["timeline"].as_f64().unwrap_or(0.0) as u64;
+    let apart = timecode_ms(r["camera"].as_u64().unwrap_or(0), near)
+        .abs_diff(timecode_ms(r["screen"].as_u64().unwrap_or(0), near));
+    println!("at 1.5× after a jump: camera and screen {apart} ms apart");
+    assert!(apart <= 100, "out of sync at 1.5×: {r}");
+
     let chapters = b
         .eval(
             &replay,

@@ -239,6 +239,26 @@ pub async fn run(
     duration_ms: i64,
     format: Format,
     output: &Path,
+    progress: impl FnMut(f64),
+) -> Result<(), ExportError> {
+    run_with(
+        &ffmpeg_program(),
+        inputs,
+        duration_ms,
+        format,
+        output,
+        progress,
+    )
+    .await
+}
+
+/// [`run`] with a given ffmpeg program.
+pub async fn run_with(
+    program: &str,
+    inputs: &[Input],
+    duration_ms: i64,
+    format: Format,
+    output: &Path,
     mut progress: impl FnMut(f64),
 ) -> Result<(), ExportError> {
     if inputs.is_empty() {
@@ -247,7 +267,7 @@ pub async fn run(
     let partial = output.with_extension(format!("partial.{}", format.extension()));
     let total_us = duration_ms.max(1) as f64 * 1000.0;
     let args = ffmpeg_args(inputs, duration_ms, format, &partial);
-    let mut child = match tokio::process::Command::new(ffmpeg_program())
+    let mut child = match tokio::process::Command::new(program)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -459,6 +479,34 @@ mod tests {
             "7.500"
         );
         assert_eq!(args.last().unwrap(), "/r/out.mp4");
+    }
+
+    #[tokio::test]
+    async fn a_missing_ffmpeg_is_named() {
+        let err = run_with(
+            "/nonexistent/ffmpeg",
+            &[input(FileKind::Camera, 0, true)],
+            5000,
+            Format::Mp4,
+            Path::new("/tmp/lectern-never-written.mp4"),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExportError::NoFfmpeg));
+        let text = err.to_string();
+        assert!(text.contains("ffmpeg is needed") && text.contains("apt-get install ffmpeg"));
+        let empty = run_with(
+            "ffmpeg",
+            &[],
+            0,
+            Format::Mp4,
+            Path::new("/tmp/x.mp4"),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(empty, ExportError::Empty));
     }
 
     #[test]
