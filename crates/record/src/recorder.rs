@@ -528,14 +528,9 @@ impl Recorder {
             data: f.data,
             dimensions: f.dimensions,
         };
-        // Does the file of this group have the right tracks?
-        let wanted = self.group_tracks(key);
-        let has_video = wanted
-            .iter()
-            .any(|id| self.tracks.get(id).is_some_and(|t| t.codec.is_video()));
+        // The common case: the group's file has this track.
         if let Some(file) = self.files.get(&key) {
-            let current: Vec<TrackId> = file.tracks.iter().map(|(id, _)| *id).collect();
-            if current.contains(&track) {
+            if file.tracks.iter().any(|(id, _)| *id == track) {
                 self.queue(key, frame);
                 return;
             }
@@ -551,6 +546,10 @@ impl Recorder {
             }
         }
         // No file: start one on a video keyframe, or on audio when the group has no video.
+        let wanted = self.group_tracks(key);
+        let has_video = wanted
+            .iter()
+            .any(|id| self.tracks.get(id).is_some_and(|t| t.codec.is_video()));
         let can_start = if has_video {
             is_video && frame.keyframe
         } else {
@@ -906,12 +905,7 @@ pub fn unix_us(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// Seconds from the NTP epoch (1900) to the UNIX epoch (1970).
-const NTP_UNIX_OFFSET_S: u64 = 2_208_988_800;
-
 /// A 64-bit NTP timestamp for a UNIX time in microseconds.
 pub fn ntp_from_unix_us(us: u64) -> u64 {
-    let secs = us / 1_000_000 + NTP_UNIX_OFFSET_S;
-    let frac = ((us % 1_000_000) << 32) / 1_000_000;
-    (secs << 32) | frac
+    crate::clock::ntp_from_us(us + crate::clock::NTP_UNIX_OFFSET_SECS * 1_000_000)
 }
