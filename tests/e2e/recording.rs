@@ -1018,3 +1018,94 @@ async fn a_full_disk_fails_the_recording_loudly_and_recovery_saves_it() -> anyho
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The library and the player in headless Firefox: a recording made by a headless publisher
+/// (real VP8 + Opus) is listed, plays, and seeks, with no script errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_and_player_work_in_firefox() -> anyhow::Result<()> {
+    use lectern_proto::ClientMsg;
+    use lectern_testkit::firefox::Firefox;
+    use lectern_testkit::{Publisher, PublisherOptions, Signal};
+    let t = TestServer::start_with(|a| a.record_all = true).await?;
+    let media = encoded_media(&t.dir, 320, 240)?;
+    let publisher = Publisher::start(
+        &t.ws_url(),
+        t.session.id,
+        &t.session.facilitator_key,
+        PublisherOptions {
+            encoded: Some(media),
+            ..PublisherOptions::default()
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    publisher.stop().await?;
+    // The facilitator comes back and stops the recording.
+    let (mut fac, _) = Signal::join(
+        &t.ws_url(),
+        t.session.id,
+        &t.session.facilitator_key,
+        "Facilitator",
+    )
+    .await?;
+    fac.send(&ClientMsg::StopRecording).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let (_, lib) = http_json(&t, "/api/library").await?;
+        let rec = &lib["courses"][0]["sessions"][0]["recordings"][0];
+        if rec["state"] == "ready" {
+            break rec["id"].as_str().unwrap_or("").to_string();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "not ready: {lib}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let mut ff = Firefox::launch().await?;
+    let library = ff.open(&format!("{}/recordings", t.http_url())).await?;
+    ff.wait_for(
+        &library,
+        &format!("!!document.querySelector('a[href=\"/replay/{id}\"]')"),
+        LONG,
+    )
+    .await?;
+    let player = ff
+        .open(&format!("{}/replay/{id}?t=1", t.http_url()))
+        .await?;
+    ff.wait_for(
+        &player,
+        "!!window.lecternReplay && window.lecternReplay.ready.then(() => true)",
+        LONG,
+    )
+    .await?;
+    ff.eval(
+        &player,
+        "Promise.resolve(window.lecternReplay.play()).then(() => true)",
+    )
+    .await?;
+    ff.wait_for(
+        &player,
+        "(() => { const c = window.lecternReplay.elements.camera; return !c.paused && c.currentTime > 1.5 && c.videoWidth > 0; })()",
+        LONG,
+    )
+    .await?;
+    ff.eval(
+        &player,
+        "Promise.resolve(window.lecternReplay.seek(3500)).then(() => true)",
+    )
+    .await?;
+    ff.wait_for(
+        &player,
+        "Math.abs(window.lecternReplay.timelineMs() - 3500) < 700",
+        LONG,
+    )
+    .await?;
+    let errors: Vec<&String> = ff
+        .logs()
+        .iter()
+        .filter(|l| l.to_ascii_lowercase().contains("error"))
+        .collect();
+    assert!(errors.is_empty(), "script errors in Firefox: {errors:?}");
+    ff.quit().await;
+    t.stop().await;
+    Ok(())
+}
