@@ -233,6 +233,13 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
         LONG,
     )
     .await?;
+    // …and are told so.
+    b.wait_for(
+        &part,
+        "document.getElementById('status').textContent.includes('now being recorded')",
+        LONG,
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The facilitator marks a chapter 3 s in.
     b.wait_for(
@@ -258,7 +265,7 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     let recorded = stopped.duration_since(started).as_secs_f64();
     b.wait_for(
         &part,
-        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'off'",
+        "document.getElementById('recording-indicator').getAttribute('data-recording') === 'off' && document.getElementById('recording-indicator').hidden && document.getElementById('status').textContent.includes('Recording stopped')",
         LONG,
     )
     .await?;
@@ -968,6 +975,21 @@ async fn a_full_disk_fails_the_recording_loudly_and_recovery_saves_it() -> anyho
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(publisher.sent_count() > before && !publisher.finished());
     publisher.stop().await?;
+    // The facilitator's page shows the failure and its reason as an alert.
+    let mut b = Browser::launch().await?;
+    let fac = b
+        .open(&format!(
+            "http://{}/facilitate/{}#k={}",
+            server.http_addr, session.id, session.facilitator_key
+        ))
+        .await?;
+    b.wait_for(
+        &fac,
+        "(() => { const m = document.getElementById('recording-message'); return !m.hidden && m.getAttribute('role') === 'alert' && m.textContent.includes('No space left'); })()",
+        LONG,
+    )
+    .await?;
+    b.quit().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let rec = loop {
         let rec = server.with_store(|s| s.library())?[0].recording.clone();
