@@ -1,6 +1,13 @@
 use super::*;
 
 fn room() -> Room {
+    room_with(RoomConfig {
+        grace: Duration::from_secs(10),
+        ..RoomConfig::default()
+    })
+}
+
+fn room_with(config: RoomConfig) -> Room {
     Room::new(
         SessionInfo {
             id: lectern_proto::SessionId::random(),
@@ -8,10 +15,7 @@ fn room() -> Room {
             course: "Border security".into(),
             state: SessionState::Waiting,
         },
-        RoomConfig {
-            grace: Duration::from_secs(10),
-            ..RoomConfig::default()
-        },
+        config,
     )
 }
 
@@ -305,18 +309,10 @@ fn recorder_failure_is_broadcast_and_a_late_recorder_is_stopped() {
 
 #[test]
 fn record_from_start_and_end_stops_the_recorder() {
-    let mut r = Room::new(
-        SessionInfo {
-            id: lectern_proto::SessionId::random(),
-            title: "Day 1".into(),
-            course: "Border security".into(),
-            state: SessionState::Waiting,
-        },
-        RoomConfig {
-            record_from_start: true,
-            ..RoomConfig::default()
-        },
-    );
+    let mut r = room_with(RoomConfig {
+        record_from_start: true,
+        ..RoomConfig::default()
+    });
     let now = Instant::now();
     let f = PeerId::random();
     r.join(now, f, Role::Facilitator, None);
