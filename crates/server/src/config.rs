@@ -21,6 +21,29 @@ pub enum Command {
     Links(LinksArgs),
     /// Export a recording as one video file (camera, screen and audio together), with ffmpeg.
     Export(ExportArgs),
+    /// Create, list and edit courses.
+    #[command(subcommand)]
+    Course(crate::admin::CourseCommand),
+    /// Create, list, schedule and cancel sessions.
+    #[command(subcommand)]
+    Session(crate::admin::SessionCommand),
+}
+
+/// Where the database is, for the administration commands.
+#[derive(Clone, Debug, Args)]
+pub struct DbArgs {
+    /// Folder of the database.
+    #[arg(long, env = "LECTERN_DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+    /// The SQLite database file (relative paths are under --data-dir).
+    #[arg(long, env = "LECTERN_DB", default_value = "lectern.db")]
+    pub db: PathBuf,
+}
+
+impl DbArgs {
+    pub fn path(&self) -> PathBuf {
+        self.data_dir.join(&self.db)
+    }
 }
 
 #[derive(Clone, Debug, Args)]

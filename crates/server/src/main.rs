@@ -29,6 +29,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Links(args) => lectern::print_links(&args),
         Command::Export(args) => lectern::export_recording(&args).await,
+        Command::Course(cmd) => lectern::admin::course(&cmd),
+        Command::Session(cmd) => lectern::admin::session(&cmd),
     }
 }
 

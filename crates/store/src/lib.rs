@@ -21,6 +21,8 @@ pub enum StoreError {
     TooNew { found: i64, supported: i64 },
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -84,7 +86,15 @@ const MIGRATIONS: &[&str] = &[
         data         TEXT NOT NULL DEFAULT '{}'
      );
      CREATE INDEX recording_event_recording ON recording_event(recording_id, at_ms);",
+    // 3: a course's language and retention; a session's schedule.
+    "ALTER TABLE course ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+     ALTER TABLE course ADD COLUMN retention_days INTEGER;
+     ALTER TABLE session ADD COLUMN starts_at INTEGER;
+     ALTER TABLE session ADD COLUMN ends_at INTEGER;",
 ];
+
+mod courses;
+pub use courses::*;
 
 mod recordings;
 pub use recordings::*;
