@@ -158,3 +158,67 @@ async fn courses_and_sessions_from_the_command_line() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A course that keeps recordings 30 days: an older recording is deleted (files, folder and
+/// catalogue) when the server starts; a newer one and other courses' stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_past_their_course_retention_are_deleted() -> anyhow::Result<()> {
+    use lectern_proto::RecordingId;
+    use lectern_store::{CourseEdit, RecordingState, Store};
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "lectern-e2e-retention-{}-{}",
+        std::process::id(),
+        lectern_testkit::media::now_ns()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let day = 86_400_000i64;
+    let now = lectern_store::now_ms();
+    let mut made = Vec::new();
+    {
+        let store = Store::open(&dir.join("lectern.db"))?;
+        let short = store.create_course("Short", "")?;
+        store.edit_course(
+            &short.id,
+            &CourseEdit {
+                retention_days: Some(Some(30)),
+                ..CourseEdit::default()
+            },
+        )?;
+        let kept = store.create_course("Kept", "")?;
+        for (course, age) in [(&short.id, 31), (&short.id, 2), (&kept.id, 400)] {
+            let session = store.create_session(course, "Day")?;
+            let id = RecordingId::random();
+            let rel = format!("{}/{id}", session.id);
+            store.create_recording(id, session.id, now - age * day, &rel)?;
+            store.set_recording_state(id, RecordingState::Ready, Some(1000), None)?;
+            let folder = dir.join("recordings").join(&rel);
+            std::fs::create_dir_all(&folder)?;
+            std::fs::write(folder.join("camera-1.webm"), b"media")?;
+            made.push((id, folder));
+        }
+    }
+    let server = lectern::Server::start(lectern::config::ServeArgs {
+        no_demo: true,
+        ..lectern::config::ServeArgs::for_tests(dir.clone())
+    })
+    .await?;
+    let left: Vec<RecordingId> = server.with_store(|s| {
+        s.library()
+            .map(|l| l.into_iter().map(|e| e.recording.id).collect())
+    })?;
+    assert!(
+        !left.contains(&made[0].0),
+        "the 31-day-old recording is gone"
+    );
+    assert!(!made[0].1.exists(), "and its files");
+    assert!(
+        !made[0].1.parent().is_some_and(|p| p.exists()),
+        "and its empty session folder"
+    );
+    for (id, folder) in &made[1..] {
+        assert!(left.contains(id) && folder.join("camera-1.webm").is_file());
+    }
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -98,6 +98,14 @@ impl Server {
         let recordings = args.recordings_path();
         let recovered = recording::recover_unfinished(&store, &recordings)
             .context("recovering unfinished recordings")?;
+        let expired = recording::expire(&store, &recordings, lectern_store::now_ms())
+            .context("deleting recordings past their retention")?;
+        if !expired.is_empty() {
+            tracing::info!(
+                "{} recording(s) past their retention deleted",
+                expired.len()
+            );
+        }
         for r in &recovered {
             tracing::warn!(
                 "recording {} was left unfinished; now {} with {} file(s), {:.1} s",
@@ -146,6 +154,7 @@ impl Server {
             exports: Arc::new(export::Jobs::default()),
         });
         tokio::spawn(follow_rooms(state.clone(), events));
+        tokio::spawn(expire_hourly(state.clone()));
 
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(http::tls_config(cert, key).await?),
@@ -315,6 +324,22 @@ async fn follow_rooms(
                 }
             }
             SfuEvent::RecordingRequested { session } => recording::start(&state, session),
+        }
+    }
+}
+
+/// Deletes recordings past their course's retention, once an hour.
+async fn expire_hourly(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    every.tick().await; // the start already did it
+    loop {
+        every.tick().await;
+        let result = {
+            let store = state.store();
+            recording::expire(&store, &state.recordings, lectern_store::now_ms())
+        };
+        if let Err(e) = result {
+            tracing::error!("retention: {e:#}");
         }
     }
 }

@@ -359,3 +359,37 @@ pub(crate) fn write_manifest(store: &Store, root: &Path, id: RecordingId) {
         tracing::warn!("writing the manifest of recording {id}: {e:#}");
     }
 }
+
+/// Deletes the recordings that are past their course's retention: their files, folder and
+/// catalogue rows. Returns what was deleted.
+pub fn expire(store: &Store, root: &Path, now_ms: i64) -> anyhow::Result<Vec<RecordingId>> {
+    let mut gone = Vec::new();
+    for e in store.expired_recordings(now_ms)? {
+        // Folders come from the catalogue (`<session>/<recording>`); refuse anything else.
+        let safe = !e.dir.is_empty()
+            && !e.dir.starts_with('/')
+            && !e.dir.contains("..")
+            && !e.dir.contains('\\');
+        if !safe {
+            tracing::error!("retention: refusing catalogue folder {:?}", e.dir);
+            continue;
+        }
+        let dir = root.join(&e.dir);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::error!("retention: deleting {}: {err}", dir.display());
+                continue;
+            }
+        }
+        // The session's folder goes when its last recording does.
+        if let Some(parent) = dir.parent().filter(|p| *p != root) {
+            let _ = std::fs::remove_dir(parent);
+        }
+        store.delete_recording(e.recording)?;
+        tracing::info!("retention: recording {} deleted", e.recording);
+        gone.push(e.recording);
+    }
+    Ok(gone)
+}

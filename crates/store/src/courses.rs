@@ -167,6 +167,50 @@ impl Store {
     }
 }
 
+/// A recording past its course's retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub recording: lectern_proto::RecordingId,
+    /// Its folder, relative to the recordings root.
+    pub dir: String,
+}
+
+impl Store {
+    /// Recordings whose course keeps recordings `retention_days` and that started before
+    /// `now_ms` minus that; recordings still being written are left alone.
+    pub fn expired_recordings(&self, now_ms: i64) -> Result<Vec<Expired>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.dir FROM recording r
+               JOIN session s ON s.id = r.session_id
+               JOIN course c ON c.id = s.course_id
+             WHERE c.retention_days IS NOT NULL
+               AND r.state NOT IN ('recording', 'finalizing')
+               AND r.started_at_ms < ?1 - c.retention_days * 86400000",
+        )?;
+        let rows = stmt.query_map(params![now_ms], |r| {
+            let id: String = r.get(0)?;
+            Ok((id, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, dir) = row?;
+            let recording = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("recording id {id:?}")))?;
+            out.push(Expired { recording, dir });
+        }
+        Ok(out)
+    }
+
+    /// Deletes a recording with its files and events from the catalogue.
+    pub fn delete_recording(&self, id: lectern_proto::RecordingId) -> Result<bool> {
+        Ok(self.conn.execute(
+            "DELETE FROM recording WHERE id = ?1",
+            params![id.to_string()],
+        )? == 1)
+    }
+}
+
 fn details_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CourseDetails> {
     Ok(CourseDetails {
         course: Course {
@@ -234,6 +278,50 @@ mod tests {
         assert_eq!(s.course_details(&c.id).unwrap().unwrap(), d);
         assert!(!s.edit_course("missing", &CourseEdit::default()).unwrap());
         assert_eq!(s.course_list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn recordings_past_retention_expire() {
+        let s = Store::open_in_memory().unwrap();
+        let kept = s.create_course("Kept", "").unwrap();
+        let short = s.create_course("Short", "").unwrap();
+        s.edit_course(
+            &short.id,
+            &CourseEdit {
+                retention_days: Some(Some(30)),
+                ..CourseEdit::default()
+            },
+        )
+        .unwrap();
+        let day = 86_400_000i64;
+        let now = 100 * day;
+        let mut ids = Vec::new();
+        for (course, age_days, state) in [
+            (&kept.id, 90, crate::RecordingState::Ready),
+            (&short.id, 31, crate::RecordingState::Ready),
+            (&short.id, 29, crate::RecordingState::Ready),
+            (&short.id, 31, crate::RecordingState::Recording),
+        ] {
+            let sess = s.create_session(course, "Day").unwrap();
+            let id = lectern_proto::RecordingId::random();
+            s.create_recording(id, sess.id, now - age_days * day, &format!("d/{id}"))
+                .unwrap();
+            if state != crate::RecordingState::Recording {
+                s.set_recording_state(id, state, Some(1), None).unwrap();
+            }
+            ids.push(id);
+        }
+        let expired = s.expired_recordings(now).unwrap();
+        assert_eq!(
+            expired,
+            [Expired {
+                recording: ids[1],
+                dir: format!("d/{}", ids[1])
+            }]
+        );
+        assert!(s.delete_recording(ids[1]).unwrap());
+        assert!(s.recording(ids[1]).unwrap().is_none());
+        assert!(s.expired_recordings(now).unwrap().is_empty());
     }
 
     #[test]
