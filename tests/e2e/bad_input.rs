@@ -66,6 +66,7 @@ fn join(session: SessionId, key: &str, version: u32) -> ClientMsg {
         key: key.into(),
         name: None,
         role: None,
+        consent: None,
     })
 }
 
@@ -123,6 +124,7 @@ async fn bad_input_is_refused_and_everyone_else_keeps_watching() -> anyhow::Resu
         key: s.facilitator_key.clone(),
         name: None,
         role: Some(lectern_proto::Role::Participant),
+        consent: None,
     }))
     .await?;
     expect_fatal(&mut c, ErrorCode::BadKey, 4401).await?;

@@ -29,6 +29,24 @@ pub enum ErrorCode {
     NotRecording,
     UnknownRecording,
     BadRange,
+    /// The invite behind the key has expired.
+    KeyExpired,
+    /// The invite behind the key was revoked.
+    KeyRevoked,
+    /// The invite behind the key has been used for as many sessions as it allows.
+    KeyUsedUp,
+    /// The recording notice must be accepted first (the session is being recorded).
+    ConsentRequired,
+    /// The facilitator removed this person from the session.
+    Removed,
+    /// No member with that peer id.
+    UnknownPeer,
+    /// No question with that id.
+    UnknownQuestion,
+    /// A value is well-formed JSON but not acceptable (empty or too long text, …).
+    Invalid,
+    /// Too many frames of this kind; slow down.
+    RateLimited,
     Internal,
 }
 
@@ -57,6 +75,15 @@ impl ErrorCode {
             ErrorCode::NotRecording => "not_recording",
             ErrorCode::UnknownRecording => "unknown_recording",
             ErrorCode::BadRange => "bad_range",
+            ErrorCode::KeyExpired => "key_expired",
+            ErrorCode::KeyRevoked => "key_revoked",
+            ErrorCode::KeyUsedUp => "key_used_up",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::Removed => "removed",
+            ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::UnknownQuestion => "unknown_question",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -67,7 +94,12 @@ impl ErrorCode {
         match self {
             ErrorCode::TooLarge => Some(1009),
             ErrorCode::UnsupportedVersion => Some(4400),
-            ErrorCode::BadKey => Some(4401),
+            ErrorCode::BadKey
+            | ErrorCode::KeyExpired
+            | ErrorCode::KeyRevoked
+            | ErrorCode::KeyUsedUp => Some(4401),
+            ErrorCode::Removed => Some(4403),
+            ErrorCode::ConsentRequired => Some(4451),
             ErrorCode::UnknownSession => Some(4404),
             ErrorCode::Idle => Some(4408),
             ErrorCode::Replaced => Some(4409),
@@ -92,10 +124,19 @@ impl ErrorCode {
             | ErrorCode::BadTrack
             | ErrorCode::NotJoined
             | ErrorCode::NotRecording
+            | ErrorCode::Invalid
             | ErrorCode::AlreadyJoined => 400,
-            ErrorCode::BadKey => 401,
-            ErrorCode::Forbidden => 403,
-            ErrorCode::UnknownSession | ErrorCode::UnknownRecording => 404,
+            ErrorCode::BadKey
+            | ErrorCode::KeyExpired
+            | ErrorCode::KeyRevoked
+            | ErrorCode::KeyUsedUp => 401,
+            ErrorCode::Forbidden | ErrorCode::Removed => 403,
+            ErrorCode::UnknownSession
+            | ErrorCode::UnknownRecording
+            | ErrorCode::UnknownPeer
+            | ErrorCode::UnknownQuestion => 404,
+            ErrorCode::ConsentRequired => 451,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Idle => 408,
             ErrorCode::Replaced => 409,
             ErrorCode::SessionOver => 410,

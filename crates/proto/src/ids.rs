@@ -58,3 +58,7 @@ uuid_id!(
     /// One recording of a session: from a start to a stop of the recorder, on one timeline.
     RecordingId
 );
+uuid_id!(
+    /// A question of a session's Q&A.
+    QuestionId
+);

@@ -12,7 +12,7 @@ mod ids;
 mod messages;
 
 pub use error::{ErrorCode, ProtocolError};
-pub use ids::{PeerId, RecordingId, SessionId, TrackId};
+pub use ids::{PeerId, QuestionId, RecordingId, SessionId, TrackId};
 pub use messages::*;
 
 /// The protocol version this crate speaks.
@@ -26,6 +26,17 @@ pub const MAX_NAME_CHARS: usize = 80;
 
 /// Longest chapter title, in characters.
 pub const MAX_CHAPTER_CHARS: usize = 200;
+
+/// Longest chat message or question, in characters.
+pub const MAX_TEXT_CHARS: usize = 500;
+
+/// How many chat messages a newcomer receives in `joined`.
+pub const CHAT_HISTORY: usize = 100;
+
+/// The version of the recording notice participants accept (the notice's text is in the web
+/// client's language files under `consent.*`). Change it when the notice changes: consent to an
+/// older notice is then asked again.
+pub const NOTICE_VERSION: &str = "2026-11";
 
 /// Parses one text frame from a client.
 ///

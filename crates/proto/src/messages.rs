@@ -2,16 +2,72 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, PeerId, ProtocolError, RecordingId, SessionId, TrackId};
+use crate::{ErrorCode, PeerId, ProtocolError, QuestionId, RecordingId, SessionId, TrackId};
 
-/// What a peer may do in a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What the holder of an invite may do. Three roles join live sessions (facilitator,
+/// participant, room display); the other two use the HTTP API only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Publishes camera, microphone and screen; ends the session.
+    /// Runs the server's courses: the admin API and page, the audit log, every recording.
+    Admin,
+    /// Publishes camera, microphone and screen; moderates; records; ends the session.
     Facilitator,
-    /// Watches and listens.
+    /// Watches and listens, chats, asks, raises a hand; publishes only on stage.
     Participant,
+    /// Replays the course's recordings; cannot join live.
+    ReplayViewer,
+    /// The classroom's projector: receives the stage, questions and hands; sends nothing.
+    RoomDisplay,
+}
+
+impl Role {
+    /// Every role, in a stable order.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Facilitator,
+        Role::Participant,
+        Role::ReplayViewer,
+        Role::RoomDisplay,
+    ];
+
+    /// The stable string form (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Facilitator => "facilitator",
+            Role::Participant => "participant",
+            Role::ReplayViewer => "replay_viewer",
+            Role::RoomDisplay => "room_display",
+        }
+    }
+
+    /// Parses the string form.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether holders join live sessions.
+    pub fn joins_live(self) -> bool {
+        matches!(
+            self,
+            Role::Facilitator | Role::Participant | Role::RoomDisplay
+        )
+    }
+
+    /// Whether holders may replay the course's recordings.
+    pub fn replays(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::Facilitator | Role::Participant | Role::ReplayViewer
+        )
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where a published track comes from.
@@ -110,6 +166,11 @@ pub struct Join {
     /// facilitator link opened on a participant page cannot take over the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// The version of the recording notice the person accepted before joining
+    /// ([`crate::NOTICE_VERSION`]); logged. Without it, a participant cannot join while the
+    /// session is recorded, and is disconnected when recording starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +200,65 @@ pub struct AddChapter {
     pub title: String,
 }
 
+/// A chat message or a question: 1 to [`crate::MAX_TEXT_CHARS`] characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub text: String,
+}
+
+/// Where a question stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionState {
+    #[default]
+    Open,
+    Answered,
+    Dismissed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub question: QuestionId,
+    /// `true` adds the sender's vote, `false` withdraws it; one vote per person.
+    pub up: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkQuestion {
+    pub question: QuestionId,
+    pub state: QuestionState,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowerHand {
+    /// Whose hand; the sender's own when absent. Only the facilitator lowers another's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetStage {
+    pub peer: PeerId,
+    /// `true` brings the peer on stage (facilitator only); `false` takes them off (the
+    /// facilitator, or the peer themselves).
+    pub on: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mute {
+    pub peer: PeerId,
+    /// The facilitator mutes or unmutes anyone on stage; a stage member their own microphone.
+    pub muted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remove {
+    pub peer: PeerId,
+    /// Also revoke the invite the peer joined with, so the link stops working.
+    #[serde(default)]
+    pub revoke: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ping {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +280,24 @@ pub enum ClientMsg {
     StopRecording,
     /// Facilitator: a chapter starts now in the recording.
     AddChapter(AddChapter),
+    /// A chat message to everyone.
+    Chat(Text),
+    /// A question for the Q&A.
+    Ask(Text),
+    /// Upvote a question, or withdraw the vote.
+    Vote(Vote),
+    /// Facilitator: mark a question answered, dismissed or open again.
+    MarkQuestion(MarkQuestion),
+    /// Raise the sender's hand.
+    RaiseHand,
+    /// Lower a hand.
+    LowerHand(LowerHand),
+    /// Bring someone on stage or take them off.
+    SetStage(SetStage),
+    /// Mute or unmute a stage member's microphone.
+    Mute(Mute),
+    /// Facilitator: remove someone from the session.
+    Remove(Remove),
     Leave,
     Ping(Ping),
 }
@@ -175,6 +313,15 @@ impl ClientMsg {
         "start_recording",
         "stop_recording",
         "add_chapter",
+        "chat",
+        "ask",
+        "vote",
+        "mark_question",
+        "raise_hand",
+        "lower_hand",
+        "set_stage",
+        "mute",
+        "remove",
         "leave",
         "ping",
     ];
@@ -190,6 +337,15 @@ impl ClientMsg {
             ClientMsg::StartRecording => "start_recording",
             ClientMsg::StopRecording => "stop_recording",
             ClientMsg::AddChapter(_) => "add_chapter",
+            ClientMsg::Chat(_) => "chat",
+            ClientMsg::Ask(_) => "ask",
+            ClientMsg::Vote(_) => "vote",
+            ClientMsg::MarkQuestion(_) => "mark_question",
+            ClientMsg::RaiseHand => "raise_hand",
+            ClientMsg::LowerHand(_) => "lower_hand",
+            ClientMsg::SetStage(_) => "set_stage",
+            ClientMsg::Mute(_) => "mute",
+            ClientMsg::Remove(_) => "remove",
             ClientMsg::Leave => "leave",
             ClientMsg::Ping(_) => "ping",
         }
@@ -207,11 +363,49 @@ pub struct SessionInfo {
     pub state: SessionState,
 }
 
+/// A member of a live session, as everyone sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
     pub peer: PeerId,
     pub name: String,
     pub role: Role,
+    /// Their organisation, from the invite (e.g. "Trinidad and Tobago Police Service").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub affiliation: String,
+    /// Their hand is raised.
+    #[serde(default)]
+    pub hand: bool,
+    /// They are on stage: they may publish camera and microphone, which everyone receives.
+    #[serde(default)]
+    pub stage: bool,
+    /// Their microphone is muted (stage members).
+    #[serde(default)]
+    pub muted: bool,
+}
+
+/// A chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increasing within the session.
+    pub id: u64,
+    pub peer: PeerId,
+    pub name: String,
+    pub text: String,
+    /// When it was sent: milliseconds since the UNIX epoch.
+    pub at_ms: u64,
+}
+
+/// A question of the Q&A, as everyone sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub id: QuestionId,
+    pub peer: PeerId,
+    pub name: String,
+    pub text: String,
+    pub votes: u32,
+    pub state: QuestionState,
+    /// When it was asked: milliseconds since the UNIX epoch.
+    pub at_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +457,15 @@ pub struct Joined {
     pub tracks: Vec<TrackInfo>,
     #[serde(default)]
     pub recording: RecordingFrame,
+    /// The latest chat messages (at most [`crate::CHAT_HISTORY`]), oldest first.
+    #[serde(default)]
+    pub chat: Vec<ChatMessage>,
+    /// Every question of the session, in the order asked.
+    #[serde(default)]
+    pub questions: Vec<Question>,
+    /// The questions this person has voted for.
+    #[serde(default)]
+    pub voted: Vec<QuestionId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,6 +488,16 @@ pub struct TrackUnpublished {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantJoined {
     pub participant: Participant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantUpdated {
+    pub participant: Participant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionFrame {
+    pub question: Question,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +546,12 @@ pub enum ServerMsg {
     TrackUnpublished(TrackUnpublished),
     ParticipantJoined(ParticipantJoined),
     ParticipantLeft(ParticipantLeft),
+    /// A member's hand, stage or mute changed.
+    ParticipantUpdated(ParticipantUpdated),
+    /// A chat message.
+    Chat(ChatMessage),
+    /// A question was asked, or its votes or state changed.
+    Question(QuestionFrame),
     SessionState(SessionStateFrame),
     SessionEnded(SessionEnded),
     Recording(RecordingFrame),

@@ -360,12 +360,23 @@ impl Room {
                 participants: self.participants(),
                 tracks: self.track_infos(),
                 recording: self.recording.clone(),
+                chat: Vec::new(),
+                questions: Vec::new(),
+                voted: Vec::new(),
             }),
         });
         self.notices.push_back(Notice::Broadcast {
             except: Some(peer),
             msg: ServerMsg::ParticipantJoined(lectern_proto::ParticipantJoined {
-                participant: Participant { peer, name, role },
+                participant: Participant {
+                    peer,
+                    name,
+                    role,
+                    affiliation: String::new(),
+                    hand: false,
+                    stage: false,
+                    muted: false,
+                },
             }),
         });
     }
@@ -419,7 +430,7 @@ impl Room {
     pub fn check_publish(&self, peer: PeerId) -> Result<(), ProtocolError> {
         match self.members.get(&peer).map(|m| m.role) {
             Some(Role::Facilitator) => Ok(()),
-            Some(Role::Participant) => Err(ProtocolError::new(
+            Some(_) => Err(ProtocolError::new(
                 ErrorCode::Forbidden,
                 "only the facilitator may publish",
             )),
@@ -498,7 +509,7 @@ impl Room {
                 self.end(EndReason::EndedByFacilitator);
                 Ok(())
             }
-            Some(Role::Participant) => Err(ProtocolError::new(
+            Some(_) => Err(ProtocolError::new(
                 ErrorCode::Forbidden,
                 "only the facilitator may end the session",
             )),
@@ -580,6 +591,10 @@ impl Room {
                 peer: *peer,
                 name: m.name.clone(),
                 role: m.role,
+                affiliation: String::new(),
+                hand: false,
+                stage: false,
+                muted: false,
             })
             .collect()
     }
@@ -614,7 +629,8 @@ fn clean_name(name: Option<String>, role: Role) -> String {
     if cleaned.is_empty() {
         match role {
             Role::Facilitator => "Facilitator".to_string(),
-            Role::Participant => "Participant".to_string(),
+            Role::RoomDisplay => "Room display".to_string(),
+            _ => "Participant".to_string(),
         }
     } else {
         cleaned.to_string()

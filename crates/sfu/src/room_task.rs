@@ -694,6 +694,10 @@ impl RoomTask {
                 self.remove_member(now, peer);
                 Ok(())
             }
+            other => Err(ProtocolError::new(
+                ErrorCode::UnknownType,
+                format!("{} is not supported yet", other.type_name()),
+            )),
         }
     }
 

@@ -37,6 +37,7 @@ impl Signal {
             key: key.to_string(),
             name: Some(name.to_string()),
             role: None,
+            consent: Some(lectern_proto::NOTICE_VERSION.to_string()),
         }))
         .await?;
         loop {
