@@ -73,6 +73,40 @@ struct Track {
     paused: bool,
 }
 
+/// Who is joining, as the server established from their invite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// A role that joins live sessions (facilitator, participant or room display).
+    pub role: Role,
+    /// The display name: the invite's, or the one the client chose when the invite has none.
+    pub name: Option<String>,
+    /// The invitee's organisation (may be empty).
+    pub affiliation: String,
+    /// Who this is across reconnections: one vote per person, a removal keeps the person out.
+    pub person: String,
+    /// The invite used, revoked when the facilitator removes the person with `revoke`.
+    pub invite: Option<String>,
+    /// They accepted the current recording notice.
+    pub consented: bool,
+    /// They receive the session's media (false for a publish-only ingest such as WHIP).
+    pub receives_media: bool,
+}
+
+impl Admission {
+    /// A joiner in `role` known only by a name (tests, tools).
+    pub fn new(role: Role, name: Option<String>) -> Self {
+        Self {
+            role,
+            name,
+            affiliation: String::new(),
+            person: PeerId::random().to_string(),
+            invite: None,
+            consented: true,
+            receives_media: true,
+        }
+    }
+}
+
 /// Settings of a room.
 #[derive(Clone, Debug)]
 pub struct RoomConfig {

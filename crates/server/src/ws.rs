@@ -184,8 +184,7 @@ async fn admit(
     let joined = room
         .send(Control::Join {
             peer,
-            role,
-            name: join.name,
+            admission: lectern_room::Admission::new(role, join.name),
             out: tx,
         })
         .await;

@@ -37,7 +37,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lectern_proto::{
-    ClientMsg, EndReason, PeerId, RecordingId, Role, ServerMsg, SessionId, SessionInfo, TrackId,
+    ClientMsg, EndReason, PeerId, RecordingId, ServerMsg, SessionId, SessionInfo, TrackId,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -192,8 +192,7 @@ pub enum Control {
     /// A peer whose key was checked joins; frames for it go to `out`.
     Join {
         peer: PeerId,
-        role: Role,
-        name: Option<String>,
+        admission: lectern_room::Admission,
         out: mpsc::Sender<Outbound>,
     },
     /// A frame from a joined peer.

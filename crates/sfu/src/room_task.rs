@@ -528,8 +528,7 @@ impl RoomTask {
         match c {
             Control::Join {
                 peer,
-                role,
-                name,
+                admission,
                 out,
             } => {
                 self.members.insert(
@@ -544,7 +543,7 @@ impl RoomTask {
                         dirty: false,
                     },
                 );
-                self.room.join(now, peer, role, name);
+                self.room.join(now, peer, admission.role, admission.name);
                 self.apply_notices(now);
                 if self.members.contains_key(&peer) {
                     self.subscribe_to_existing(now, peer);
