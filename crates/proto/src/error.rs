@@ -47,6 +47,8 @@ pub enum ErrorCode {
     Invalid,
     /// Too many frames of this kind; slow down.
     RateLimited,
+    /// An HTTP request body of a type the endpoint does not take (WHIP wants `application/sdp`).
+    UnsupportedMediaType,
     Internal,
 }
 
@@ -84,6 +86,7 @@ impl ErrorCode {
             ErrorCode::UnknownQuestion => "unknown_question",
             ErrorCode::Invalid => "invalid",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
         }
     }
@@ -142,7 +145,7 @@ impl ErrorCode {
             ErrorCode::SessionOver => 410,
             ErrorCode::TooLarge => 413,
             ErrorCode::BadRange => 416,
-            ErrorCode::UnsupportedCodec => 415,
+            ErrorCode::UnsupportedCodec | ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Busy => 503,
             ErrorCode::Internal | ErrorCode::RecordingFailed => 500,
         }

@@ -53,6 +53,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(crate::whip::routes())
         .fallback(get(asset))
         .with_state(state)
 }
@@ -86,8 +87,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
          # HELP lectern_inbox_drops_total Datagrams dropped because a room was overloaded.\n# TYPE lectern_inbox_drops_total counter\nlectern_inbox_drops_total {}\n\
          # HELP lectern_send_drops_total Packets dropped because a socket or TCP queue was full.\n# TYPE lectern_send_drops_total counter\nlectern_send_drops_total {}\n\
          # HELP lectern_rtp_slow_path_total Packets forwarded without the SRTP egress (expected 0).\n# TYPE lectern_rtp_slow_path_total counter\nlectern_rtp_slow_path_total {}\n\
-         # HELP lectern_recorder_drops_total Packets a recorder could not take because it fell behind.\n# TYPE lectern_recorder_drops_total counter\nlectern_recorder_drops_total {}\n",
-        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops, s.slow_path_sends, s.recorder_drops
+         # HELP lectern_recorder_drops_total Packets a recorder could not take because it fell behind.\n# TYPE lectern_recorder_drops_total counter\nlectern_recorder_drops_total {}\n\
+         # HELP lectern_whip_sessions Live WHIP ingests.\n# TYPE lectern_whip_sessions gauge\nlectern_whip_sessions {}\n",
+        s.packets_in, s.packets_forwarded, s.retransmitted, s.keyframe_requests, s.inbox_drops, s.send_drops, s.slow_path_sends, s.recorder_drops,
+        state.whip.count()
     );
     let mut body = body;
     let fanout = state.sfu.fanout();

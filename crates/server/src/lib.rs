@@ -12,6 +12,7 @@ pub mod export;
 mod http;
 mod playback;
 pub mod recording;
+mod whip;
 mod ws;
 
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub recorders: Mutex<Vec<lectern_record::task::RecorderThread>>,
     /// Single-file exports started from the web.
     pub exports: Arc<export::Jobs>,
+    /// Live WHIP ingests.
+    pub whip: whip::Resources,
 }
 
 impl AppState {
@@ -152,6 +155,7 @@ impl Server {
             record_all: args.record_all,
             recorders: Mutex::new(Vec::new()),
             exports: Arc::new(export::Jobs::default()),
+            whip: whip::Resources::default(),
         });
         tokio::spawn(follow_rooms(state.clone(), events));
         tokio::spawn(expire_hourly(state.clone()));

@@ -199,6 +199,9 @@ pub enum Control {
     Signal { peer: PeerId, msg: ClientMsg },
     /// The peer's signalling connection is gone.
     Gone { peer: PeerId },
+    /// The peer stops publishing on purpose (a WHIP `DELETE`): its tracks are removed, not
+    /// paused as when a connection drops. Usually followed by [`Control::Gone`].
+    Unpublish { peer: PeerId },
     /// The recorder asked for with [`SfuEvent::RecordingRequested`] runs and reads `tap`.
     RecorderStarted {
         recording: RecordingId,
@@ -217,6 +220,9 @@ pub enum Control {
 }
 
 /// What a room task sends a peer's signalling connection.
+// Frames are moved once into a bounded queue, a few per second per peer: boxing them would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Outbound {
     Frame(ServerMsg),
@@ -256,6 +262,8 @@ impl RoomHandle {
     }
 
     /// Sends without waiting; `false` when the room is busy or gone.
+    // The refused message is handed back whole, as `mpsc::Sender::try_send` does.
+    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, c: Control) -> Result<(), Control> {
         self.control.try_send(c).map_err(|e| e.into_inner())
     }

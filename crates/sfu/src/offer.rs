@@ -51,6 +51,31 @@ pub fn sections(sdp: &str) -> Vec<Section> {
     out
 }
 
+/// Parses an offer as the peer connection will and checks that it carries what a connection
+/// needs (ICE credentials, a DTLS fingerprint), so that a signalling layer which must not change
+/// anything for a bad offer (WHIP) can refuse it first.
+pub fn check_offer_sdp(sdp: &str) -> Result<(), ProtocolError> {
+    if !sdp.starts_with("v=0") {
+        return Err(ProtocolError::new(ErrorCode::BadSdp, "not an SDP offer"));
+    }
+    rtc::peer_connection::sdp::RTCSessionDescription::offer(sdp.to_string()).map_err(|e| {
+        ProtocolError::new(ErrorCode::BadSdp, format!("the offer does not parse: {e}"))
+    })?;
+    for (attribute, what) in [
+        ("a=ice-ufrag:", "an ICE username fragment"),
+        ("a=ice-pwd:", "an ICE password"),
+        ("a=fingerprint:", "a DTLS fingerprint"),
+    ] {
+        if !sdp.lines().any(|l| l.trim_start().starts_with(attribute)) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadSdp,
+                format!("the offer has no {what} ({attribute}…)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Validates a publish offer: every listed track names a sending section of the right kind
 /// with a codec the server forwards, sources are unique. Returns the tracks that really send.
 pub fn check_publish_offer(
@@ -171,6 +196,24 @@ m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=inactive\r\na=rtpmap:96 VP8/90000
         );
         assert_eq!(
             check_publish_offer("garbage", &[]).unwrap_err().code,
+            ErrorCode::BadSdp
+        );
+    }
+
+    #[test]
+    fn offer_sdp_needs_ice_and_dtls() {
+        let full = format!(
+            "{OFFER}a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n\
+             a=fingerprint:sha-256 {}\r\n",
+            ["AB"; 32].join(":")
+        );
+        check_offer_sdp(&full).unwrap();
+        let code = |sdp: &str| check_offer_sdp(sdp).unwrap_err().code;
+        assert_eq!(code(OFFER), ErrorCode::BadSdp, "no ICE credentials");
+        assert_eq!(code("garbage"), ErrorCode::BadSdp);
+        assert_eq!(code("v=0\r\nthis is not SDP\r\n"), ErrorCode::BadSdp);
+        assert_eq!(
+            code(&full.replace("a=fingerprint", "a=finger")),
             ErrorCode::BadSdp
         );
     }

@@ -251,6 +251,9 @@ struct Member {
     negotiating: bool,
     /// The subscribe connection needs a new offer.
     dirty: bool,
+    /// Whether the member receives media (false for a publish-only ingest such as WHIP: no
+    /// viewer legs, no subscribe offers).
+    receives_media: bool,
 }
 
 /// Where a published track's media currently comes from.
@@ -541,6 +544,7 @@ impl RoomTask {
                         senders: HashMap::new(),
                         negotiating: false,
                         dirty: false,
+                        receives_media: admission.receives_media,
                     },
                 );
                 self.room.join(now, peer, admission.role, admission.name);
@@ -560,6 +564,17 @@ impl RoomTask {
             }
             Control::Gone { peer } => {
                 self.remove_member(now, peer);
+                self.apply_notices(now);
+            }
+            Control::Unpublish { peer } => {
+                let published = self
+                    .members
+                    .get_mut(&peer)
+                    .map(|m| std::mem::take(&mut m.published))
+                    .unwrap_or_default();
+                for p in published {
+                    self.room.unpublish(peer, p.source);
+                }
                 self.apply_notices(now);
             }
             Control::RecorderStarted {
@@ -1010,7 +1025,7 @@ impl RoomTask {
         let Some(member) = self.members.get(&viewer) else {
             return;
         };
-        if member.senders.contains_key(&track) {
+        if !member.receives_media || member.senders.contains_key(&track) {
             return;
         }
         let conn_id = match member.subscribe {
@@ -1253,6 +1268,30 @@ impl RoomTask {
                     return;
                 };
                 tracing::debug!("conn {id} ({:?}) {state}", conn.direction);
+                let peer = conn.peer;
+                if conn.direction == Direction::Inbound
+                    && matches!(
+                        state,
+                        RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+                    )
+                    && self.members.get(&peer).is_some_and(|m| !m.receives_media)
+                {
+                    // A publish-only member (WHIP) has no socket of its own that could drop:
+                    // its media connection failing is its connection dropping. Its tracks
+                    // pause, as for a browser whose socket drops.
+                    if let Some(m) = self.members.get(&peer) {
+                        let _ = m.out.try_send(Outbound::Close {
+                            code: 1001,
+                            reason: "media connection lost".into(),
+                        });
+                    }
+                    self.remove_member(now, peer);
+                    self.apply_notices(now);
+                    return;
+                }
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    return;
+                };
                 conn.connected = state == RTCPeerConnectionState::Connected;
                 if conn.connected && conn.direction == Direction::Outbound && conn.egress.is_none()
                 {
