@@ -49,6 +49,21 @@ impl TestServer {
         format!("http://{}", self.server.http_addr)
     }
 
+    /// The secret that grants `role` in the demo session (its key today; an invite token once
+    /// keys become invites). Panics for a role the session has no key for.
+    pub fn key(&self, role: lectern_proto::Role) -> String {
+        match role {
+            lectern_proto::Role::Facilitator => self.session.facilitator_key.clone(),
+            lectern_proto::Role::Participant => self.session.participant_key.clone(),
+            other => panic!("the demo session has no key for {other}"),
+        }
+    }
+
+    /// The demo session's WHIP endpoint.
+    pub fn whip_url(&self) -> String {
+        format!("{}/whip/{}", self.http_url(), self.session.id)
+    }
+
     pub async fn stop(self) {
         self.server.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -10,3 +10,4 @@ mod media;
 mod pages;
 mod recording;
 mod tls;
+mod whip;

@@ -36,16 +36,29 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<Response> {
+    request_with_body(addr, method, path, headers, &[]).await
+}
+
+/// Like [`request`], with a body (its `Content-Length` is added; a POST, PUT or PATCH always
+/// carries one).
+pub async fn request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<Response> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
-    if method == "POST" {
-        req.push_str("Content-Length: 0\r\n");
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await?;
+    s.write_all(body).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
     parse(&raw)

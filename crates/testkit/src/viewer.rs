@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use lectern_proto::{
-    Answer, ClientMsg, EndReason, PcKind, ServerMsg, SessionId, SessionState, TrackId,
+    Answer, ClientMsg, EndReason, PcKind, ServerMsg, SessionId, SessionState, Source, TrackId,
+    TrackInfo,
 };
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
@@ -75,6 +76,8 @@ struct Shared {
     state: Mutex<Option<SessionState>>,
     reading: AtomicBool,
     first_media_ns: Mutex<Option<u64>>,
+    /// The session's tracks, from `joined`, `track_published` and `track_unpublished`.
+    tracks: Mutex<Vec<TrackInfo>>,
 }
 
 enum Cmd {
@@ -104,6 +107,7 @@ impl Viewer {
         let shared = Arc::new(Shared {
             reading: AtomicBool::new(true),
             state: Mutex::new(Some(joined.session.state)),
+            tracks: Mutex::new(joined.tracks.clone()),
             ..Default::default()
         });
         let (cmd, cmd_rx) = mpsc::channel(64);
@@ -189,6 +193,55 @@ impl Viewer {
         self.shared.ended.lock().ok().and_then(|e| *e)
     }
 
+    /// The session's tracks as the server announced them.
+    pub fn tracks(&self) -> Vec<TrackInfo> {
+        self.shared
+            .tracks
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until a track of `source` is announced; returns its id.
+    pub async fn wait_for_track(
+        &self,
+        source: Source,
+        timeout: Duration,
+    ) -> anyhow::Result<TrackId> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(t) = self.tracks().iter().find(|t| t.source == source) {
+                return Ok(t.id);
+            }
+            if Instant::now() > deadline {
+                bail!("no {source:?} track within {timeout:?}");
+            }
+            if self.task.is_finished() {
+                bail!("viewer stopped");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `track` is unpublished.
+    pub async fn wait_for_track_gone(
+        &self,
+        track: TrackId,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.tracks().iter().any(|t| t.id == track) {
+            if Instant::now() > deadline {
+                bail!("track {track} still published after {timeout:?}");
+            }
+            if self.task.is_finished() {
+                bail!("viewer stopped");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// The last session state the server announced.
     pub fn session_state(&self) -> Option<SessionState> {
         self.shared.state.lock().ok().and_then(|s| *s)
@@ -248,6 +301,15 @@ async fn run(
                 Some(Ok(ServerMsg::SessionEnded(e))) => {
                     if let Ok(mut x) = shared.ended.lock() { *x = Some(e.reason); }
                     if let Ok(mut x) = shared.state.lock() { *x = Some(SessionState::Ended); }
+                }
+                Some(Ok(ServerMsg::TrackPublished(p))) => {
+                    if let Ok(mut all) = shared.tracks.lock() {
+                        all.retain(|t| t.id != p.track.id);
+                        all.push(p.track);
+                    }
+                }
+                Some(Ok(ServerMsg::TrackUnpublished(u))) => {
+                    if let Ok(mut all) = shared.tracks.lock() { all.retain(|t| t.id != u.track); }
                 }
                 Some(Ok(ServerMsg::SessionState(s))) => {
                     if let Ok(mut x) = shared.state.lock() { *x = Some(s.state); }
