@@ -2,7 +2,8 @@
 # Runs lectern's whole test suite: formatting, lints, unit, integration and end-to-end tests
 # (headless Rust WebRTC clients and headless Chromium with a fake camera and microphone).
 #
-# Needs: the Rust toolchain, Debian's `chromium`, `firefox-esr`, `iptables`, `janus`, `iproute2` and `ffmpeg`
+# Needs: the Rust toolchain, Python 3 (aiortc is installed from PyPI into a venv for the WHIP
+# tests), Debian's `chromium`, `firefox-esr`, `iptables`, `janus`, `iproute2` and `ffmpeg`
 # packages, and root (one test blocks UDP on loopback; the load generator's smoke test gives Janus a
 # loopback-range address on an interface of its own). When run as root on a machine
 # with apt, missing packages are installed; otherwise the script stops and names them.
@@ -30,6 +31,28 @@ if [ "${#need[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+
+# aiortc: the independent WHIP client of the WHIP tests (tests/whip/publish.py), in a venv under
+# the target folder; installed once, then only checked.
+venv="${CARGO_TARGET_DIR:-target}/whip-venv"
+if ! "$venv/bin/python" -c "import aiortc" >/dev/null 2>&1; then
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "missing: python3 (the WHIP tests run aiortc; install Python 3 and run again)" >&2
+    exit 1
+  fi
+  echo "==> installing aiortc in $venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    python3 -m venv "$venv" || { echo "missing: Python's venv module (Debian: python3-venv)" >&2; exit 1; }
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "aiortc==1.16.0" \
+    || { echo "could not install aiortc from PyPI into $venv" >&2; exit 1; }
+fi
+LECTERN_PYTHON="$(cd "$venv" && pwd)/bin/python"
+export LECTERN_PYTHON
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
