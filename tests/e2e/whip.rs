@@ -102,6 +102,14 @@ impl WhipClient {
     }
 }
 
+impl WhipClient {
+    /// Kills the client: no DELETE, its packets simply stop (a machine that went away).
+    async fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
 fn addr(t: &TestServer) -> String {
     t.server.http_addr.to_string()
 }
@@ -243,6 +251,41 @@ async fn whip_and_browser_facilitators_replace_each_other() -> anyhow::Result<()
     assert_eq!(viewer.session_state(), Some(SessionState::Live));
     second.stop().await?;
     let _ = first.stop().await;
+    viewer.stop().await?;
+    t.stop().await;
+    Ok(())
+}
+
+/// A WHIP client that vanishes without DELETE is a dropped facilitator once its media
+/// connection fails: the session pauses with the tracks kept, and the WHIP session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_client_that_vanishes_pauses_the_session() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let viewer = t.viewer(ViewerOptions::default()).await?;
+    let mut whip = WhipClient::start(&t.whip_url(), &t.key(Role::Facilitator), &[]).await?;
+    whip.wait_for("created", Duration::from_secs(20)).await?;
+    let cam = viewer
+        .wait_for_track(Source::Camera, Duration::from_secs(20))
+        .await?;
+    viewer
+        .wait_for_packets(cam, 50, Duration::from_secs(20))
+        .await?;
+    whip.kill().await?;
+    // ICE consent/timeouts: the connection is declared failed within about half a minute.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while viewer.session_state() != Some(SessionState::Paused) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the session did not pause after the WHIP client vanished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        viewer.tracks().iter().any(|tr| tr.id == cam),
+        "a dropped facilitator's tracks are kept for its return"
+    );
+    let metrics = http::get(&addr(&t), "/metrics").await?;
+    assert!(String::from_utf8_lossy(&metrics.body).contains("lectern_whip_sessions 0"));
     viewer.stop().await?;
     t.stop().await;
     Ok(())
