@@ -37,21 +37,20 @@ pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
 }
 
 /// The invite behind a request's `Authorization: Bearer` key, or the 401 to answer.
-pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Invite, Response> {
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Invite, ProtocolError> {
     let Some(key) = crate::auth::bearer(headers) else {
-        return Err(unauthorized(ProtocolError::new(
+        return Err(ProtocolError::new(
             ErrorCode::BadKey,
             "send the key of your link as Authorization: Bearer <key>",
-        )));
+        ));
     };
     state
         .keys
         .authenticate(&state.store(), key, lectern_store::now_ms())
-        .map_err(unauthorized)
 }
 
-/// An error response; a 401 says how to authenticate.
-pub(crate) fn unauthorized(e: ProtocolError) -> Response {
+/// The response to a refused request; a 401 says how to authenticate.
+pub(crate) fn refuse(e: ProtocolError) -> Response {
     let mut r = error(e.code, e.message);
     if r.status() == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
@@ -62,11 +61,20 @@ pub(crate) fn unauthorized(e: ProtocolError) -> Response {
     r
 }
 
-fn forbidden(what: &str) -> Response {
-    error(
+fn forbidden(what: &str) -> ProtocolError {
+    ProtocolError::new(
         ErrorCode::Forbidden,
         format!("your link does not open {what}"),
     )
+}
+
+fn no_recording() -> ProtocolError {
+    ProtocolError::new(ErrorCode::UnknownRecording, "no such recording")
+}
+
+fn catalogue(e: impl std::fmt::Display) -> ProtocolError {
+    tracing::error!("playback: {e}");
+    ProtocolError::new(ErrorCode::Internal, "internal error")
 }
 
 /// The recording and its course, if the caller may replay it (`Err`: the response to give).
@@ -74,22 +82,21 @@ fn replayable(
     state: &AppState,
     invite: &Invite,
     id: RecordingId,
-) -> Result<(lectern_store::Recording, String), Response> {
+) -> Result<(lectern_store::Recording, String), ProtocolError> {
     let store = state.store();
-    let rec = match store.recording(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(error(ErrorCode::UnknownRecording, "no such recording")),
-        Err(e) => return Err(internal(e)),
-    };
-    let course = match store.session(rec.session_id) {
-        Ok(Some(s)) => s.course_id,
-        Ok(None) => return Err(error(ErrorCode::UnknownRecording, "no such recording")),
-        Err(e) => return Err(internal(e)),
-    };
+    let rec = store
+        .recording(id)
+        .map_err(catalogue)?
+        .ok_or_else(no_recording)?;
+    let course = store
+        .session(rec.session_id)
+        .map_err(catalogue)?
+        .ok_or_else(no_recording)?
+        .course_id;
     if !invite.may_replay(&course) {
         // Another course's recording is answered like an unknown one: ids are not confirmed.
         return Err(if invite.role.replays() {
-            error(ErrorCode::UnknownRecording, "no such recording")
+            no_recording()
         } else {
             forbidden("recordings")
         });
@@ -106,10 +113,10 @@ fn internal(e: impl std::fmt::Display) -> Response {
 pub(crate) async fn library(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let invite = match caller(&state, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     if !invite.role.replays() {
-        return forbidden("recordings");
+        return refuse(forbidden("recordings"));
     }
     let entries = match state.store().library() {
         Ok(e) => e,
@@ -158,13 +165,13 @@ pub(crate) async fn manifest(
 ) -> Response {
     let invite = match caller(&state, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let Ok(id) = id.parse::<RecordingId>() else {
         return error(ErrorCode::UnknownRecording, "no such recording");
     };
-    if let Err(r) = replayable(&state, &invite, id) {
-        return r;
+    if let Err(e) = replayable(&state, &invite, id) {
+        return refuse(e);
     }
     let store = state.store();
     match crate::recording::manifest(&store, id) {
@@ -274,17 +281,16 @@ fn ticket_holder(
     state: &AppState,
     q: &HashMap<String, String>,
     file: &str,
-) -> Result<Invite, Response> {
+) -> Result<Invite, ProtocolError> {
     let Some(ticket) = q.get("ticket") else {
-        return Err(unauthorized(ProtocolError::new(
+        return Err(ProtocolError::new(
             ErrorCode::BadKey,
             "media URLs carry a ticket: take them from the recording's manifest",
-        )));
+        ));
     };
     state
         .keys
         .check_ticket(&state.store(), ticket, file, lectern_store::now_ms())
-        .map_err(unauthorized)
 }
 
 /// `GET /media/{file}?ticket=…`: a recorded file, by catalogue id.
@@ -297,8 +303,8 @@ pub(crate) async fn media(
     if !valid_file_id(&id) {
         return error(ErrorCode::UnknownRecording, "no such file");
     }
-    if let Err(r) = ticket_holder(&state, &q, &id) {
-        return r;
+    if let Err(e) = ticket_holder(&state, &q, &id) {
+        return refuse(e);
     }
     let found = {
         let store = state.store();
@@ -451,13 +457,13 @@ pub(crate) async fn start_export(
 ) -> Response {
     let invite = match caller(&state, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let Ok(id) = id.parse::<RecordingId>() else {
         return error(ErrorCode::UnknownRecording, "no such recording");
     };
-    if let Err(r) = replayable(&state, &invite, id) {
-        return r;
+    if let Err(e) = replayable(&state, &invite, id) {
+        return refuse(e);
     }
     let format = match q.get("format").map(String::as_str) {
         None => Format::Mp4,
@@ -512,15 +518,15 @@ pub(crate) async fn export_status(
 ) -> Response {
     let invite = match caller(&state, &headers) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     match valid_file_id(&job)
         .then(|| state.exports.get(&job))
         .flatten()
     {
         Some(j) => {
-            if let Err(r) = replayable(&state, &invite, j.recording) {
-                return r;
+            if let Err(e) = replayable(&state, &invite, j.recording) {
+                return refuse(e);
             }
             let url = (j.state == JobState::Done).then(|| {
                 let expires = lectern_store::now_ms() + crate::auth::TICKET_LIFETIME_MS;
@@ -550,7 +556,7 @@ pub(crate) async fn export_file(
 ) -> Response {
     let invite = match ticket_holder(&state, &q, &job) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return refuse(e),
     };
     let Some(j) = valid_file_id(&job)
         .then(|| state.exports.get(&job))

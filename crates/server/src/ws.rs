@@ -278,7 +278,7 @@ async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolEr
     let joined = room
         .send(Control::Join {
             peer,
-            admission,
+            admission: Box::new(admission),
             out: tx,
         })
         .await;
