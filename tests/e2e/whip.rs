@@ -347,15 +347,20 @@ async fn whip_refuses_bad_requests_with_their_statuses() -> anyhow::Result<()> {
         assert_eq!(r.status, 401, "{bad}");
         assert!(r.header("www-authenticate").is_some(), "{bad}");
     }
-    // A participant's token may not publish.
-    let r = post(
-        vec![auth(&participant), ct(sdp_type.1)],
-        offer.clone().into(),
-        path.clone(),
-    )
-    .await?;
-    assert_eq!(r.status, 403);
-    assert_eq!(r.json()?["error"], "forbidden");
+    // A participant's or a room display's token may not publish.
+    for key in [
+        participant.clone(),
+        format!("Bearer {}", t.key(Role::RoomDisplay)),
+    ] {
+        let r = post(
+            vec![auth(&key), ct(sdp_type.1)],
+            offer.clone().into(),
+            path.clone(),
+        )
+        .await?;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.json()?["error"], "forbidden");
+    }
     // Unknown sessions.
     for p in [
         "/whip/6f1c2a1e-8a9a-4a8e-9d0e-3a1f0c0b9d11",
@@ -384,6 +389,16 @@ async fn whip_refuses_bad_requests_with_their_statuses() -> anyhow::Result<()> {
     .await?;
     assert_eq!(r.status, 410);
     assert_eq!(r.json()?["error"], "session_over");
+    // A facilitator key of another course.
+    let other = format!("Bearer {}", ended.facilitator_key);
+    let r = post(
+        vec![auth(&other), ct(sdp_type.1)],
+        offer.clone().into(),
+        path.clone(),
+    )
+    .await?;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()?["error"], "bad_key");
     // Wrong or missing content type.
     for c in ["application/json", "text/plain"] {
         let r = post(

@@ -34,9 +34,10 @@ use lectern_proto::{
     ServerMsg, SessionId, Source,
 };
 use lectern_sfu::{Control, Outbound, RoomHandle, OUTBOUND_QUEUE};
-use lectern_store::Session;
+use lectern_store::{Invite, InviteUse, Session};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::bearer;
 use crate::AppState;
 
 /// Largest SDP offer taken (offers are a few KiB).
@@ -63,46 +64,50 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 // ---------------------------------------------------------------------------------------------
 // Authorization
 
-/// Checks that `token` (the bearer token of the request) grants the facilitator role in
-/// `session`, and returns the session. The one place where WHIP requests are authorized.
+/// Checks that `token` (the bearer token of the request) is a current facilitator invite of
+/// `session`'s course, and returns the session and the invite. The one place where WHIP
+/// requests are authorized. It changes nothing: a `POST` counts the invite's use for the
+/// session ([`count_use`]) only once its offer has passed every check.
 ///
-/// Unknown session → `unknown_session` (404); no or a forged token → `bad_key` (401);
-/// a token of another role → `forbidden` (403); an ended session → `session_over` (410).
+/// Unknown session → `unknown_session` (404); no, a forged, or another course's token →
+/// `bad_key` (401); an expired or revoked invite → `key_expired`, `key_revoked` (401); a token
+/// of another role → `forbidden` (403); an ended session → `session_over` (410).
 pub(crate) fn authorize(
     state: &AppState,
     session: &str,
     token: Option<&str>,
-) -> Result<Session, ProtocolError> {
+) -> Result<(Session, Invite), ProtocolError> {
     let unknown = || ProtocolError::new(ErrorCode::UnknownSession, "no such session");
     let id: SessionId = session.parse().map_err(|_| unknown())?;
-    let session = state
-        .store()
-        .session(id)
-        .map_err(|e| {
-            tracing::error!("looking up session {id}: {e}");
-            ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
-        })?
-        .ok_or_else(unknown)?;
+    let store = state.store();
+    let catalogue = |e: lectern_store::StoreError| {
+        tracing::error!("WHIP for session {id}: {e}");
+        ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+    };
+    let session = store.session(id).map_err(catalogue)?.ok_or_else(unknown)?;
     let token = token.ok_or_else(|| {
         ProtocolError::new(
             ErrorCode::BadKey,
             "send the facilitator key as `Authorization: Bearer <key>`",
         )
     })?;
-    match session.role_for_key(token) {
-        Some(Role::Facilitator) => {}
-        Some(_) => {
-            return Err(ProtocolError::new(
-                ErrorCode::Forbidden,
-                "only the facilitator key may publish",
-            ))
-        }
-        None => {
-            return Err(ProtocolError::new(
-                ErrorCode::BadKey,
-                "the token is not valid for this session",
-            ))
-        }
+    let invite = state
+        .keys
+        .authenticate(&store, token, lectern_store::now_ms())?;
+    if invite.course_id.as_deref() != Some(session.course_id.as_str()) {
+        return Err(ProtocolError::new(
+            ErrorCode::BadKey,
+            "the token is not valid for this session",
+        ));
+    }
+    if invite.role != Role::Facilitator {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "a {} key may not publish; use a facilitator key",
+                invite.role
+            ),
+        ));
     }
     if session.ended {
         return Err(ProtocolError::new(
@@ -110,15 +115,32 @@ pub(crate) fn authorize(
             "the session has ended",
         ));
     }
-    Ok(session)
+    Ok((session, invite))
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+/// Counts a use of the invite for the session (the first of each session counts; reconnecting
+/// is free), as a browser's join does; refused with `key_used_up` (401) when it has used up its
+/// sessions. Logged in the audit log.
+fn count_use(state: &AppState, session: &Session, invite: &Invite) -> Result<(), ProtocolError> {
+    let store = state.store();
+    let used = store.use_invite(&invite.id, session.id).map_err(|e| {
+        tracing::error!("WHIP for session {}: {e}", session.id);
+        ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+    })?;
+    if used == InviteUse::UsedUp {
+        return Err(ProtocolError::new(
+            ErrorCode::KeyUsedUp,
+            "this key has been used for as many sessions as it allows",
+        ));
+    }
+    crate::audit::log(
+        &store,
+        invite,
+        "whip",
+        &session.id.to_string(),
+        "WHIP ingest",
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,21 +257,34 @@ impl Resources {
 async fn start(
     state: &Arc<AppState>,
     session: &Session,
+    invite: &Invite,
     sdp: String,
     tracks: Vec<PublishedMid>,
 ) -> Result<(String, String), ProtocolError> {
     let room = state.room_for(session);
     let peer = PeerId::random();
     let (tx, mut rx) = mpsc::channel(OUTBOUND_QUEUE);
+    // As a browser facilitator with the same invite would join (the WHIP client sends no name).
+    let person = if invite.name.is_empty() {
+        peer.to_string()
+    } else {
+        invite.id.clone()
+    };
     let admission = lectern_room::Admission {
+        role: Role::Facilitator,
+        name: (!invite.name.is_empty()).then(|| invite.name.clone()),
+        affiliation: invite.affiliation.clone(),
+        person,
+        invite: Some(invite.id.clone()),
+        // Consent is the recording notice for those who watch; the facilitator records.
+        consented: true,
         receives_media: false,
-        ..lectern_room::Admission::new(Role::Facilitator, None)
     };
     let over = || ProtocolError::new(ErrorCode::SessionOver, "the session has ended");
     if !room
         .send(Control::Join {
             peer,
-            admission,
+            admission: Box::new(admission),
             out: tx,
         })
         .await
@@ -348,7 +383,7 @@ async fn create(
 ) -> Response {
     match create_session(&state, &session, &headers, body).await {
         Ok(r) => r,
-        Err(e) => error(e, bearer(&headers).is_some()),
+        Err(e) => error(e),
     }
 }
 
@@ -358,7 +393,7 @@ async fn create_session(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ProtocolError> {
-    let session = authorize(state, session, bearer(headers))?;
+    let (session, invite) = authorize(state, session, bearer(headers))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -393,7 +428,8 @@ async fn create_session(
     lectern_sfu::offer::check_offer_sdp(&sdp)?;
     let tracks = tracks_of_offer(&sdp)?;
     lectern_sfu::offer::check_publish_offer(&sdp, &tracks)?;
-    let (id, answer) = start(state, &session, sdp, tracks).await?;
+    count_use(state, &session, &invite)?;
+    let (id, answer) = start(state, &session, &invite, sdp, tracks).await?;
     let mut r = (StatusCode::CREATED, answer).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -414,12 +450,12 @@ async fn end(
 ) -> Response {
     let token = bearer(&headers);
     let session = match authorize(&state, &session, token) {
-        Ok(s) => s,
-        Err(e) => return error(e, token.is_some()),
+        Ok((s, _)) => s,
+        Err(e) => return error(e),
     };
     let Some(r) = state.whip.take(session.id, &resource) else {
         let e = ProtocolError::new(ErrorCode::UnknownSession, "no such WHIP session");
-        return error(e, true);
+        return error(e);
     };
     // Stopping on purpose: the tracks go away (a dropped connection would only pause them).
     let _ = r.room.send(Control::Unpublish { peer: r.peer }).await;
@@ -490,24 +526,13 @@ fn cors(h: &mut HeaderMap) {
     );
 }
 
-/// An error response: the status comes from the one table of error codes; a 401 carries the
-/// `WWW-Authenticate` challenge, a 503 a `Retry-After`.
-fn error(e: ProtocolError, had_token: bool) -> Response {
-    let code = e.code;
-    let mut r = crate::playback::error(code, e.message);
+/// An error response, through the server's one refusal function (status from the code table,
+/// the `WWW-Authenticate` challenge on a 401), with `Retry-After` on a 503 and CORS headers.
+fn error(e: ProtocolError) -> Response {
+    let busy = e.code.http_status() == 503;
+    let mut r = crate::playback::refuse(e);
     let h = r.headers_mut();
-    if code.http_status() == 401 {
-        let challenge = if had_token {
-            r#"Bearer realm="lectern", error="invalid_token""#
-        } else {
-            r#"Bearer realm="lectern""#
-        };
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-    }
-    if code.http_status() == 503 {
+    if busy {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     cors(h);
@@ -616,28 +641,15 @@ mod tests {
     }
 
     #[test]
-    fn reads_bearer_tokens() {
-        let h = |v: &str| {
-            let mut m = HeaderMap::new();
-            m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-            m
-        };
-        assert_eq!(bearer(&h("Bearer abc")), Some("abc"));
-        assert_eq!(bearer(&h("bearer  abc ")), Some("abc"));
-        assert_eq!(bearer(&h("Basic abc")), None);
-        assert_eq!(bearer(&h("Bearer ")), None);
-        assert_eq!(bearer(&HeaderMap::new()), None);
-    }
-
-    #[test]
     fn error_statuses_come_from_the_code_table() {
-        let r = error(ProtocolError::new(ErrorCode::BadKey, "x"), false);
+        let r = error(ProtocolError::new(ErrorCode::BadKey, "x"));
         assert_eq!(r.status(), 401);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             r#"Bearer realm="lectern""#
         );
-        let r = error(ProtocolError::new(ErrorCode::Forbidden, "x"), true);
+        assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let r = error(ProtocolError::new(ErrorCode::Forbidden, "x"));
         assert_eq!(r.status(), 403);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
         for (code, status) in [
@@ -647,8 +659,10 @@ mod tests {
             (ErrorCode::BadSdp, 400),
             (ErrorCode::TooLarge, 413),
             (ErrorCode::Busy, 503),
+            (ErrorCode::KeyExpired, 401),
+            (ErrorCode::KeyUsedUp, 401),
         ] {
-            assert_eq!(error(ProtocolError::new(code, "x"), true).status(), status);
+            assert_eq!(error(ProtocolError::new(code, "x")).status(), status);
         }
     }
 }

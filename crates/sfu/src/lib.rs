@@ -192,7 +192,7 @@ pub enum Control {
     /// A peer whose key was checked joins; frames for it go to `out`.
     Join {
         peer: PeerId,
-        admission: lectern_room::Admission,
+        admission: Box<lectern_room::Admission>,
         out: mpsc::Sender<Outbound>,
     },
     /// A frame from a joined peer.
@@ -220,9 +220,6 @@ pub enum Control {
 }
 
 /// What a room task sends a peer's signalling connection.
-// Frames are moved once into a bounded queue, a few per second per peer: boxing them would only
-// add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Outbound {
     Frame(ServerMsg),
@@ -262,8 +259,6 @@ impl RoomHandle {
     }
 
     /// Sends without waiting; `false` when the room is busy or gone.
-    // The refused message is handed back whole, as `mpsc::Sender::try_send` does.
-    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, c: Control) -> Result<(), Control> {
         self.control.try_send(c).map_err(|e| e.into_inner())
     }

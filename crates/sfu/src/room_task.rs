@@ -547,6 +547,7 @@ impl RoomTask {
                         receives_media: admission.receives_media,
                     },
                 );
+                let admission = *admission;
                 self.room.join(now, peer, admission.role, admission.name);
                 self.apply_notices(now);
                 if self.members.contains_key(&peer) {
