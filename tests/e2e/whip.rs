@@ -271,8 +271,8 @@ async fn whip_client_that_vanishes_pauses_the_session() -> anyhow::Result<()> {
         .wait_for_packets(cam, 50, Duration::from_secs(20))
         .await?;
     whip.kill().await?;
-    // ICE consent/timeouts: the connection is declared failed within about half a minute.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // ICE timeouts: the connection is disconnected after 5 s of silence and failed 25 s later.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while viewer.session_state() != Some(SessionState::Paused) {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
