@@ -672,3 +672,53 @@ pub(crate) async fn consents(
         Ok(Json(json!({ "consents": consents })).into_response())
     })())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Erasure
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseBody {
+    /// The invite of the person whose contributions go.
+    invite: String,
+}
+
+/// `POST /api/admin/recordings/{id}/erase` `{"invite": id}`: removes one person's recorded
+/// contributions (their files and the events naming them).
+pub(crate) async fn erase(
+    State(state): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    respond((|| {
+        let who = admin(&state, &headers)?;
+        let b: EraseBody = body(&bytes)?;
+        let rid: lectern_proto::RecordingId = id
+            .parse()
+            .map_err(|_| ProtocolError::new(ErrorCode::UnknownRecording, "no such recording"))?;
+        let store = state.store();
+        if store.invite(&b.invite).map_err(store_error)?.is_none() {
+            return Err(not_found("invite"));
+        }
+        // Running exports would write the erased contributions back: cancel them first.
+        state.exports.forget(rid);
+        let erased = crate::recording::erase(&store, &state.recordings, rid, &b.invite)?;
+        crate::audit::log(
+            &store,
+            &who,
+            "recording.erase",
+            &id,
+            &format!(
+                "invite {}: {} file(s), {} event(s)",
+                b.invite, erased.files, erased.events
+            ),
+        );
+        Ok(Json(json!({
+            "files": erased.files,
+            "bytes": erased.bytes,
+            "events": erased.events,
+        }))
+        .into_response())
+    })())
+}

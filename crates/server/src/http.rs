@@ -84,6 +84,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             axum::routing::post(crate::admin_api::revoke_invite),
         )
         .route("/api/admin/audit", get(crate::admin_api::audit))
+        .route(
+            "/api/admin/recordings/{recording}/erase",
+            axum::routing::post(crate::admin_api::erase),
+        )
         .route("/api/admin/consents", get(crate::admin_api::consents))
         .route("/admin", get(|| async { page("admin.html") }))
         .route("/course", get(|| async { page("course.html") }))
