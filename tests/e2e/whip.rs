@@ -321,7 +321,7 @@ async fn whip_refuses_bad_requests_with_their_statuses() -> anyhow::Result<()> {
         let a = a.clone();
         async move {
             let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            http::request_with_body(&a, "POST", &path, &h, &body).await
+            http::request_with_body(&a, "POST", &path, &h, "", &body).await
         }
     };
     let auth = |v: &str| ("Authorization", v.to_string());
@@ -472,10 +472,8 @@ async fn whip_refuses_bad_requests_with_their_statuses() -> anyhow::Result<()> {
         &a,
         "PATCH",
         &resource,
-        &[
-            ("Authorization", &facilitator),
-            ("Content-Type", "application/trickle-ice-sdpfrag"),
-        ],
+        &[("Authorization", &facilitator)],
+        "application/trickle-ice-sdpfrag",
         b"a=end-of-candidates\r\n",
     )
     .await?;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use lectern_proto::{
-    Answer, ClientMsg, EndReason, PcKind, ServerMsg, SessionId, SessionState, Source, TrackId,
-    TrackInfo,
+    Answer, ClientMsg, EndReason, PcKind, Ping, ServerMsg, SessionId, SessionState, Source,
+    TrackId, TrackInfo,
 };
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
@@ -267,11 +267,18 @@ async fn run(
     let mut tracks: HashMap<String, (TrackId, Option<VideoCodec>)> = HashMap::new();
     let mut receivers: HashMap<TrackId, (RTCRtpReceiverId, u32)> = HashMap::new();
     let mut video_datagrams = 0u32;
+    // Like every client, ping every 10 s so a viewer that only watches is not dropped as idle.
+    let mut ping = tokio::time::interval(Duration::from_secs(10));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
     loop {
         let reading = shared.reading.load(Ordering::Relaxed);
         let wake = ep.sleep_for(Duration::from_millis(20));
         tokio::select! {
             _ = stop.changed() => break,
+            _ = ping.tick() => {
+                signal.send(&ClientMsg::Ping(Ping { id: None })).await?;
+            }
             r = ep.socket.recv_from(&mut buf), if reading => {
                 let (n, from) = r?;
                 let data = buf[..n].to_vec();
