@@ -115,13 +115,32 @@ fn iptables(op: &str, port: u16) -> anyhow::Result<()> {
 }
 
 impl TestServer {
+    /// A key of the test session for `role`. Today the demo session's shared facilitator and
+    /// participant keys (so a person is known by role and name); other roles have none yet.
+    pub fn key(&self, role: lectern_proto::Role) -> String {
+        match role {
+            lectern_proto::Role::Facilitator => self.session.facilitator_key.clone(),
+            lectern_proto::Role::Participant => self.session.participant_key.clone(),
+            other => panic!("the test session has no {other} key yet"),
+        }
+    }
+
+    /// A signalling connection that joined the test session in `role` as `name`.
+    pub async fn join(
+        &self,
+        role: lectern_proto::Role,
+        name: &str,
+    ) -> anyhow::Result<(lectern_testkit::Signal, lectern_proto::Joined)> {
+        lectern_testkit::Signal::join(&self.ws_url(), self.session.id, &self.key(role), name).await
+    }
+
     /// A headless participant in the demo session.
     pub async fn viewer(
         &self,
         opts: lectern_testkit::ViewerOptions,
     ) -> anyhow::Result<lectern_testkit::Viewer> {
-        let s = &self.session;
-        lectern_testkit::Viewer::join(&self.ws_url(), s.id, &s.participant_key, opts).await
+        let key = self.key(lectern_proto::Role::Participant);
+        lectern_testkit::Viewer::join(&self.ws_url(), self.session.id, &key, opts).await
     }
 
     /// A headless facilitator publishing in the demo session.
@@ -129,7 +148,7 @@ impl TestServer {
         &self,
         opts: lectern_testkit::PublisherOptions,
     ) -> anyhow::Result<lectern_testkit::Publisher> {
-        let s = &self.session;
-        lectern_testkit::Publisher::start(&self.ws_url(), s.id, &s.facilitator_key, opts).await
+        let key = self.key(lectern_proto::Role::Facilitator);
+        lectern_testkit::Publisher::start(&self.ws_url(), self.session.id, &key, opts).await
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod bench;
 mod browser;
+mod classroom;
 mod firefox;
 mod media;
 mod pages;

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod config;
+mod discussion;
 pub mod export;
 mod http;
 mod playback;
@@ -324,6 +325,16 @@ async fn follow_rooms(
                 }
             }
             SfuEvent::RecordingRequested { session } => recording::start(&state, session),
+            SfuEvent::RevokeInvite { session, invite } => {
+                tracing::info!("session {session}: the facilitator asked to revoke an invite");
+                let _ = invite;
+            }
+            SfuEvent::SessionEvent {
+                session,
+                kind,
+                data,
+                at_ms,
+            } => crate::discussion::persist(&state, session, kind, &data, at_ms),
         }
     }
 }

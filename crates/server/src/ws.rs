@@ -184,7 +184,7 @@ async fn admit(
     let joined = room
         .send(Control::Join {
             peer,
-            admission: lectern_room::Admission::new(role, join.name),
+            admission: admission(role, join.name),
             out: tx,
         })
         .await;
@@ -195,6 +195,17 @@ async fn admit(
         ));
     }
     Ok((peer, room, rx))
+}
+
+/// Who joins with a session key. A shared key names no person, so a person is the role and the
+/// chosen name: a reload keeps its votes, and a removal keeps that name out. (Consent to the
+/// recording notice is taken from `join.consent` once the web client asks for it.)
+fn admission(role: lectern_proto::Role, name: Option<String>) -> lectern_room::Admission {
+    let person = format!("{role}:{}", name.as_deref().unwrap_or_default().trim());
+    lectern_room::Admission {
+        person,
+        ..lectern_room::Admission::new(role, name)
+    }
 }
 
 async fn send(sink: &mut Sink, msg: &ServerMsg) -> Result<(), axum::Error> {

@@ -216,8 +216,10 @@ pub enum Control {
     Shutdown,
 }
 
-/// What a room task sends a peer's signalling connection.
+/// What a room task sends a peer's signalling connection. Frames are moved through a bounded
+/// queue once each; boxing them would cost an allocation per frame for the rare `Close`.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     Frame(ServerMsg),
     /// Close the connection with this WebSocket close code.
@@ -240,6 +242,18 @@ pub enum SfuEvent {
     /// sets up a recorder and answers with [`Control::RecorderStarted`] or
     /// [`Control::RecorderFailed`].
     RecordingRequested { session: SessionId },
+    /// The facilitator removed someone with `revoke`: their invite must stop working.
+    RevokeInvite { session: SessionId, invite: String },
+    /// Something happened in the discussion or on stage (chat, a question, a hand, …), sent
+    /// whether or not the session is recorded: `kind` and its JSON `data` (bounded: a few
+    /// hundred bytes), at `at_ms` (ms since the UNIX epoch). The same events go on a running
+    /// recording's timeline.
+    SessionEvent {
+        session: SessionId,
+        kind: &'static str,
+        data: String,
+        at_ms: u64,
+    },
 }
 
 /// A running room task.
@@ -255,7 +269,8 @@ impl RoomHandle {
         self.control.send(c).await.is_ok()
     }
 
-    /// Sends without waiting; `false` when the room is busy or gone.
+    /// Sends without waiting; gives the message back when the room is busy or gone.
+    #[allow(clippy::result_large_err)]
     pub fn try_send(&self, c: Control) -> Result<(), Control> {
         self.control.try_send(c).map_err(|e| e.into_inner())
     }
