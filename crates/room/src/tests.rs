@@ -376,3 +376,5 @@ fn chapters_mark_a_running_recording_only() {
         }]
     );
 }
+
+mod classroom;
