@@ -97,7 +97,10 @@ const STRINGS = {
   events: {
     heading: 'Events',
     empty: 'No events in this recording yet',
-    kinds: { chapter: 'Chapter', chat: 'Chat', question: 'Question' },
+    kinds: {
+      chapter: 'Chapter', chat: 'Chat', question: 'Question', vote: 'Vote', question_state: 'Question marked',
+      hand: 'Hand', stage: 'Stage', mute: 'Microphone', removed: 'Removed', join: 'Joined', leave: 'Left',
+    },
   },
   export: {
     heading: 'Download',
