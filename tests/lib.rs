@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use lectern::config::ServeArgs;
+use lectern::KeyedSession;
 use lectern::Server;
-use lectern_store::Session;
+use lectern_proto::Role;
 
 /// A server for one test, and the session it created.
 pub struct TestServer {
     pub server: Server,
-    pub session: Session,
+    pub session: KeyedSession,
     pub dir: PathBuf,
 }
 
@@ -37,6 +38,36 @@ impl TestServer {
             session,
             dir,
         })
+    }
+
+    /// The key of the demo invite of `role` (facilitator, participant, room display, replay
+    /// viewer, admin).
+    pub fn key(&self, role: Role) -> String {
+        self.server
+            .demo_key(role)
+            .unwrap_or_else(|| panic!("the first start made no {role} invite"))
+            .to_string()
+    }
+
+    /// A new invite to the demo course (or none, for an admin) and its key.
+    pub fn invite(
+        &self,
+        role: Role,
+        name: &str,
+        adjust: impl FnOnce(&mut lectern_store::NewInvite),
+    ) -> String {
+        let mut n = lectern_store::NewInvite {
+            course_id: (role != Role::Admin).then(|| self.session.course_id.clone()),
+            role,
+            name: name.to_string(),
+            affiliation: String::new(),
+            email: String::new(),
+            expires_at_ms: lectern_store::now_ms() + 86_400_000,
+            max_uses: None,
+            origin: "cli".into(),
+        };
+        adjust(&mut n);
+        self.server.invite(&n).expect("invite").1
     }
 
     /// The signalling URL.
@@ -115,23 +146,28 @@ fn iptables(op: &str, port: u16) -> anyhow::Result<()> {
 }
 
 impl TestServer {
-    /// A key of the test session for `role`. Today the demo session's shared facilitator and
-    /// participant keys (so a person is known by role and name); other roles have none yet.
-    pub fn key(&self, role: lectern_proto::Role) -> String {
-        match role {
-            lectern_proto::Role::Facilitator => self.session.facilitator_key.clone(),
-            lectern_proto::Role::Participant => self.session.participant_key.clone(),
-            other => panic!("the test session has no {other} key yet"),
-        }
-    }
-
-    /// A signalling connection that joined the test session in `role` as `name`.
+    /// A signalling connection that joined the demo session with the shared key of `role`,
+    /// choosing `name` (holders of a shared key are told apart by connection).
     pub async fn join(
         &self,
-        role: lectern_proto::Role,
+        role: Role,
         name: &str,
     ) -> anyhow::Result<(lectern_testkit::Signal, lectern_proto::Joined)> {
         lectern_testkit::Signal::join(&self.ws_url(), self.session.id, &self.key(role), name).await
+    }
+
+    /// A person of their own: a personal invite of `role` named `name`, and its key (join with
+    /// [`TestServer::join_with`] as often as needed: each time it is the same person).
+    pub fn person(&self, role: Role, name: &str) -> String {
+        self.invite(role, name, |_| {})
+    }
+
+    /// A signalling connection that joined the demo session with `key`.
+    pub async fn join_with(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<(lectern_testkit::Signal, lectern_proto::Joined)> {
+        lectern_testkit::Signal::join(&self.ws_url(), self.session.id, key, "").await
     }
 
     /// A headless participant in the demo session.
@@ -139,7 +175,7 @@ impl TestServer {
         &self,
         opts: lectern_testkit::ViewerOptions,
     ) -> anyhow::Result<lectern_testkit::Viewer> {
-        let key = self.key(lectern_proto::Role::Participant);
+        let key = self.key(Role::Participant);
         lectern_testkit::Viewer::join(&self.ws_url(), self.session.id, &key, opts).await
     }
 
@@ -148,7 +184,7 @@ impl TestServer {
         &self,
         opts: lectern_testkit::PublisherOptions,
     ) -> anyhow::Result<lectern_testkit::Publisher> {
-        let key = self.key(lectern_proto::Role::Facilitator);
+        let key = self.key(Role::Facilitator);
         lectern_testkit::Publisher::start(&self.ws_url(), self.session.id, &key, opts).await
     }
 }

@@ -1,5 +1,6 @@
 // The library page: every recording, by course and session, with links to play them.
 
+import { authHeaders, keyFragment } from './links.js';
 import { applyStrings, byId, format } from './ui.js';
 import { formatDuration } from './timeline.js';
 
@@ -63,7 +64,7 @@ async function load() {
   showStatus('loading', STRINGS.loading);
   let data;
   try {
-    const response = await fetch('/api/library', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const response = await fetch('/api/library', { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
     data = await response.json().catch(() => null);
     if (!response.ok) throw new Error(data?.message || `HTTP ${response.status}`);
     if (!data || !Array.isArray(data.courses)) throw new Error('unexpected answer');
@@ -134,7 +135,7 @@ function recordingItem(rec) {
   let title;
   if (rec.playable) {
     const a = document.createElement('a');
-    a.href = `/replay/${encodeURIComponent(rec.id)}`;
+    a.href = `/replay/${encodeURIComponent(rec.id)}${keyFragment(location.hash)}`;
     a.setAttribute('aria-describedby', metaId);
     title = a;
   } else {

@@ -35,6 +35,28 @@ export function keyFromHash(hash) {
 }
 
 /**
+ * Request headers that authenticate an API call with the key of the page's link (`#k=`):
+ * `Authorization: Bearer <key>`, added to `extra`.
+ * @param {string} hash  usually `location.hash`
+ * @param {Record<string, string>} [extra]
+ * @returns {Record<string, string>}
+ */
+export function authHeaders(hash, extra = {}) {
+  const key = keyFromHash(hash);
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
+}
+
+/**
+ * `#k=<key>` for links between pages, or '' when the page has no key.
+ * @param {string} hash  usually `location.hash`
+ * @returns {string}
+ */
+export function keyFragment(hash) {
+  const key = keyFromHash(hash);
+  return key ? `#k=${encodeURIComponent(key)}` : '';
+}
+
+/**
  * The last non-empty segment of a path.
  * @param {string} pathname
  * @returns {string}

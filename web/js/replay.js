@@ -9,6 +9,7 @@
 // - Starting, seeking, a new camera file or a camera stall "align" both players: the clock
 //   stops, both are paused at the same timeline moment, and both start together once ready.
 
+import { authHeaders } from './links.js';
 import { applyStrings, byId, format, setToggle, showMessage } from './ui.js';
 import {
   buildTimeline, clamp, currentEventIndex, follow, formatClock, formatDuration,
@@ -985,7 +986,7 @@ async function startExport() {
   try {
     const response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}/export`, {
       method: 'POST',
-      headers: { Accept: 'application/json' },
+      headers: authHeaders(location.hash, { Accept: 'application/json' }),
     });
     const body = await readJson(response);
     if (!response.ok) {
@@ -1013,7 +1014,7 @@ async function startExport() {
 async function pollExport(statusUrl, failures) {
   let job;
   try {
-    const response = await fetch(statusUrl, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    const response = await fetch(statusUrl, { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
     job = await readJson(response);
     if (!response.ok) {
       exportFailed(format(STRINGS.export.failed, { error: job?.message || `HTTP ${response.status}` }));
@@ -1188,7 +1189,7 @@ async function loadManifest() {
   let response;
   let manifest;
   try {
-    response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}`, { headers: { Accept: 'application/json' } });
+    response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}`, { headers: authHeaders(location.hash, { Accept: 'application/json' }) });
     manifest = await readJson(response);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);

@@ -508,7 +508,7 @@ impl Room {
         self.members.insert(peer, member);
         self.notices.push_back(Notice::Send {
             to: peer,
-            msg: ServerMsg::Joined(lectern_proto::Joined {
+            msg: ServerMsg::Joined(Box::new(lectern_proto::Joined {
                 protocol: lectern_proto::PROTOCOL_VERSION,
                 peer,
                 role,
@@ -519,7 +519,7 @@ impl Room {
                 chat: self.chat.iter().cloned().collect(),
                 questions: self.questions.clone(),
                 voted,
-            }),
+            })),
         });
         self.record_event(
             "join",

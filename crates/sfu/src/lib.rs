@@ -192,7 +192,7 @@ pub enum Control {
     /// A peer whose key was checked joins; frames for it go to `out`.
     Join {
         peer: PeerId,
-        admission: lectern_room::Admission,
+        admission: Box<lectern_room::Admission>,
         out: mpsc::Sender<Outbound>,
     },
     /// A frame from a joined peer.
@@ -216,10 +216,8 @@ pub enum Control {
     Shutdown,
 }
 
-/// What a room task sends a peer's signalling connection. Frames are moved through a bounded
-/// queue once each; boxing them would cost an allocation per frame for the rare `Close`.
+/// What a room task sends a peer's signalling connection.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     Frame(ServerMsg),
     /// Close the connection with this WebSocket close code.
@@ -269,8 +267,7 @@ impl RoomHandle {
         self.control.send(c).await.is_ok()
     }
 
-    /// Sends without waiting; gives the message back when the room is busy or gone.
-    #[allow(clippy::result_large_err)]
+    /// Sends without waiting; `false` when the room is busy or gone.
     pub fn try_send(&self, c: Control) -> Result<(), Control> {
         self.control.try_send(c).map_err(|e| e.into_inner())
     }

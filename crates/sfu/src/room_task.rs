@@ -545,7 +545,7 @@ impl RoomTask {
                         dirty: false,
                     },
                 );
-                self.room.join(now, peer, admission);
+                self.room.join(now, peer, *admission);
                 self.apply_notices(now);
                 if self.members.contains_key(&peer) {
                     self.subscribe_to_existing(now, peer);

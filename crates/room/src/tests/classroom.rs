@@ -96,7 +96,7 @@ fn joined_in(n: &[Notice], peer: PeerId) -> Option<lectern_proto::Joined> {
         Notice::Send {
             to,
             msg: ServerMsg::Joined(j),
-        } if *to == peer => Some(j.clone()),
+        } if *to == peer => Some((**j).clone()),
         _ => None,
     })
 }
