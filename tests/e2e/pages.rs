@@ -53,6 +53,7 @@ pub async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow:
         &p,
         &format!(
             "document.getElementById('display-name').value = {name:?}; \
+             document.getElementById('consent').checked = true; \
              document.getElementById('join').click(); true"
         ),
     )

@@ -1,6 +1,6 @@
 // The participant page: join with a name, then watch the facilitator's camera and screen.
 
-import { LecternClient } from './protocol.js';
+import { LecternClient, NOTICE_VERSION } from './protocol.js';
 import { readPageLink } from './links.js';
 import { applyStrings, byId, format, pageState, playStream, plural, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
 
@@ -21,6 +21,10 @@ const STRINGS = {
     namePlaceholder: 'e.g. Alex Morgan',
     nameHint: 'Optional. Up to 80 characters.',
     button: 'Join',
+  },
+  consent: {
+    label: 'I agree that this session may be recorded, with what I say and show, for the course\'s participants to replay.',
+    hint: 'Without this you can watch until recording starts.',
   },
   controls: {
     enableAudio: 'Turn on sound',
@@ -103,6 +107,7 @@ const el = {
   joinScreen: byId('join-screen'),
   joinForm: /** @type {HTMLFormElement} */ (byId('join-form')),
   name: /** @type {HTMLInputElement} */ (byId('display-name')),
+  consent: /** @type {HTMLInputElement} */ (byId('consent')),
   join: /** @type {HTMLButtonElement} */ (byId('join')),
   viewer: byId('viewer'),
   viewerHeading: byId('viewer-heading'),
@@ -361,6 +366,7 @@ function onJoin(event) {
   el.joinScreen.hidden = true;
   el.viewer.hidden = false;
   client.name = name;
+  client.consent = el.consent.checked ? NOTICE_VERSION : null;
   client.connect();
   render();
   el.viewerHeading.focus();

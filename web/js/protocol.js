@@ -25,6 +25,8 @@ import { Subscriber } from './subscriber.js';
 export { LecternError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
+/** The version of the recording notice a participant accepts (`join.consent`). */
+export const NOTICE_VERSION = '2026-11';
 
 /** @typedef {'camera' | 'microphone' | 'screen'} Source */
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'closed'} ConnectionState */
@@ -59,6 +61,7 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} session                 session id
  * @property {string} key                     facilitator or participant key
  * @property {string} [name]                  display name (≤ 80 characters)
+ * @property {string | null} [consent]        the recording notice version accepted (`join.consent`)
  * @property {'facilitator' | 'participant'} [role]  the role the key must grant (refused otherwise)
  * @property {string} [url]                   WebSocket URL; defaults to `/ws` on the page's host
  * @property {RTCConfiguration} [rtcConfiguration]
@@ -123,6 +126,8 @@ export class LecternClient extends EventTarget {
     this.expectedRole = options.role ?? null;
     /** Display name sent with `join`; may be changed before `connect()`. */
     this.name = options.name ?? '';
+    /** @type {string | null} the recording notice version accepted, sent as `join.consent` */
+    this.consent = options.consent ?? null;
     /** @readonly */ this.url = options.url ?? defaultSocketUrl();
     /** @readonly */ this.rtcConfiguration = options.rtcConfiguration ?? {};
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -315,6 +320,7 @@ export class LecternClient extends EventTarget {
       if (this.expectedRole) join.role = this.expectedRole;
       const name = [...String(this.name ?? '').trim()].slice(0, MAX_NAME_CHARS).join('');
       if (name) join.name = name;
+      if (this.consent) join.consent = this.consent;
       this.#send(join);
       this.#lastFrameAt = Date.now();
       this.#heartbeat.start();
