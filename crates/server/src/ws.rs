@@ -215,6 +215,14 @@ async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolEr
                 "the session has ended",
             ));
         }
+        if invite.role == lectern_proto::Role::Facilitator
+            && !crate::auth::may_facilitate(&store, &invite, session.id)?
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "this session has other facilitators",
+            ));
+        }
         if store
             .use_invite(&invite.id, session.id)
             .map_err(catalogue)?
@@ -249,6 +257,16 @@ async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolEr
                 })
                 .map_err(catalogue)?;
         }
+        store
+            .add_session_member(&lectern_store::SessionMember {
+                session_id: session.id,
+                peer: peer.to_string(),
+                invite_id: invite.id.clone(),
+                name: name.clone(),
+                role: invite.role.as_str().to_string(),
+                joined_at_ms: now,
+            })
+            .map_err(catalogue)?;
         crate::audit::log(
             &store,
             &invite,
