@@ -6,6 +6,7 @@ mod bad_input;
 mod bench;
 mod browser;
 mod firefox;
+mod languages;
 mod media;
 mod pages;
 mod recording;
