@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 
 use lectern::config::ServeArgs;
+use lectern::KeyedSession;
 use lectern::Server;
-use lectern_store::Session;
+use lectern_proto::Role;
 
 /// A server for one test, and the session it created.
 pub struct TestServer {
     pub server: Server,
-    pub session: Session,
+    pub session: KeyedSession,
     pub dir: PathBuf,
 }
 
@@ -37,6 +38,36 @@ impl TestServer {
             session,
             dir,
         })
+    }
+
+    /// The key of the demo invite of `role` (facilitator, participant, room display, replay
+    /// viewer, admin).
+    pub fn key(&self, role: Role) -> String {
+        self.server
+            .demo_key(role)
+            .unwrap_or_else(|| panic!("the first start made no {role} invite"))
+            .to_string()
+    }
+
+    /// A new invite to the demo course (or none, for an admin) and its key.
+    pub fn invite(
+        &self,
+        role: Role,
+        name: &str,
+        adjust: impl FnOnce(&mut lectern_store::NewInvite),
+    ) -> String {
+        let mut n = lectern_store::NewInvite {
+            course_id: (role != Role::Admin).then(|| self.session.course_id.clone()),
+            role,
+            name: name.to_string(),
+            affiliation: String::new(),
+            email: String::new(),
+            expires_at_ms: lectern_store::now_ms() + 86_400_000,
+            max_uses: None,
+            origin: "cli".into(),
+        };
+        adjust(&mut n);
+        self.server.invite(&n).expect("invite").1
     }
 
     /// The signalling URL.

@@ -255,7 +255,7 @@ async fn every_page_in_every_language() -> anyhow::Result<()> {
         ),
         (
             "display",
-            format!("{base}/display/{}#k=display", s.id),
+            format!("{base}/display/{}#k={}", s.id, s.display_key),
             "display.start",
         ),
     ];

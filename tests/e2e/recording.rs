@@ -93,8 +93,20 @@ fn timecode_ms(code: u64, near_ms: u64) -> u64 {
         * 10
 }
 
+/// `GET path` with a participant's key (participants replay their course's recordings).
 async fn http_json(t: &TestServer, path: &str) -> anyhow::Result<(u16, Value)> {
-    let r = http::get(&t.server.http_addr.to_string(), path).await?;
+    get_json(
+        &t.server.http_addr.to_string(),
+        path,
+        &t.session.participant_key,
+    )
+    .await
+}
+
+/// `GET path` with `Authorization: Bearer key`.
+async fn get_json(addr: &str, path: &str, key: &str) -> anyhow::Result<(u16, Value)> {
+    let bearer = format!("Bearer {key}");
+    let r = http::request(addr, "GET", path, &[("Authorization", &bearer)]).await?;
     Ok((r.status, r.json().unwrap_or(Value::Null)))
 }
 
@@ -355,7 +367,11 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
     // Replay from a deep link: both players show the same moment, the one linked to.
     let started_at_ms = manifest["started_at_ms"].as_u64().unwrap_or(0);
     let replay = b
-        .open(&format!("{}/replay/{recording_id}?t=4", t.http_url()))
+        .open(&format!(
+            "{}/replay/{recording_id}?t=4#k={}",
+            t.http_url(),
+            t.session.participant_key
+        ))
         .await?;
     b.wait_for(
         &replay,
@@ -455,11 +471,12 @@ async fn chromium_session_is_recorded_replayed_in_sync_and_exported() -> anyhow:
 
     // One MP4 with everything, through the page's export API.
     let addr = t.server.http_addr.to_string();
+    let bearer = format!("Bearer {}", t.session.participant_key);
     let r = http::request(
         &addr,
         "POST",
         &format!("/api/recordings/{recording_id}/export"),
-        &[],
+        &[("Authorization", &bearer)],
     )
     .await?;
     assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
@@ -541,13 +558,12 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
 
     // Start again on the same data: recovery runs before the server serves.
     let server = LecternProcess::start_in(&binary, &dir, &[]).await?;
-    let lib = http::get(&server.http, "/api/library").await?.json()?;
+    let key = server.participant_key.clone();
+    let (_, lib) = get_json(&server.http, "/api/library", &key).await?;
     let rec = lib["courses"][0]["sessions"][0]["recordings"][0].clone();
     assert_eq!(rec["state"], "recovered", "{lib}");
     let id = rec["id"].as_str().unwrap_or("").to_string();
-    let manifest = http::get(&server.http, &format!("/api/recordings/{id}"))
-        .await?
-        .json()?;
+    let (_, manifest) = get_json(&server.http, &format!("/api/recordings/{id}"), &key).await?;
     let files = manifest["files"].as_array().cloned().unwrap_or_default();
     assert!(!files.is_empty(), "{manifest}");
     let rec_dir = dir
@@ -576,7 +592,7 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
         let r = http::request(
             &server.http,
             "GET",
-            &format!("/media/{}", f["id"].as_str().unwrap_or("")),
+            f["url"].as_str().unwrap_or(""),
             &[("Range", "bytes=0-99")],
         )
         .await?;
@@ -584,7 +600,8 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
         assert_eq!(r.body.len(), 100);
         println!("recovered {}: {d:.2} s", f["file"]);
     }
-    hostile_requests_are_refused(&server.http, files[0]["id"].as_str().unwrap_or("")).await?;
+    hostile_requests_are_refused(&server.http, files[0]["url"].as_str().unwrap_or(""), &key)
+        .await?;
     let on_disk: Vec<_> = std::fs::read_dir(&rec_dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_string())
@@ -611,9 +628,10 @@ async fn killed_server_recovers_its_recording() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Unknown ids, path tricks and bad ranges get clean refusals; good requests still work.
-async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Result<()> {
-    let whole = http::get(addr, &format!("/media/{file_id}")).await?;
+/// Unknown ids, path tricks, missing or misused tickets and bad ranges get clean refusals;
+/// good requests still work. `media` is a file's URL from the manifest (with its ticket).
+async fn hostile_requests_are_refused(addr: &str, media: &str, key: &str) -> anyhow::Result<()> {
+    let whole = http::get(addr, media).await?;
     assert_eq!(whole.status, 200);
     assert_eq!(whole.header("accept-ranges"), Some("bytes"));
     assert_eq!(whole.header("content-type"), Some("video/webm"));
@@ -624,7 +642,6 @@ async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Resu
     let etag = whole.header("etag").unwrap_or("").to_string();
 
     for path in [
-        "/media/00000000000000000000000000000000",
         "/media/../../../../etc/passwd",
         "/media/..%2f..%2f..%2fetc%2fpasswd",
         "/media/%2e%2e",
@@ -635,7 +652,8 @@ async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Resu
         "/api/exports/00000000000000000000000000000000",
         "/exports/../../lectern.db",
     ] {
-        let r = http::get(addr, path).await?;
+        let bearer = format!("Bearer {key}");
+        let r = http::request(addr, "GET", path, &[("Authorization", &bearer)]).await?;
         assert_eq!(
             r.status,
             404,
@@ -647,17 +665,36 @@ async fn hostile_requests_are_refused(addr: &str, file_id: &str) -> anyhow::Resu
             "{path} leaked a file"
         );
     }
+    let bearer = format!("Bearer {key}");
     let r = http::request(
         addr,
         "POST",
         "/api/recordings/00000000-0000-0000-0000-000000000000/export",
-        &[],
+        &[("Authorization", &bearer)],
     )
     .await?;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()?["error"], "unknown_recording");
 
-    let media = format!("/media/{file_id}");
+    // A file without its ticket, or with another file's, is refused.
+    let (path, ticket) = media.split_once("?ticket=").expect("a ticket in the URL");
+    let file_id = path.trim_start_matches("/media/");
+    for url in [
+        path.to_string(),
+        format!("{path}?ticket="),
+        format!("{path}?ticket=forged.forged"),
+        format!("/media/00000000000000000000000000000000?ticket={ticket}"),
+        format!("/exports/{file_id}?ticket={ticket}"),
+    ] {
+        let r = http::get(addr, &url).await?;
+        assert!(r.status == 401 || r.status == 404, "{url}: {}", r.status);
+        assert!(r.body.len() < 1000, "{url} served content");
+    }
+    assert_eq!(
+        http::get(addr, path).await?.header("www-authenticate"),
+        Some("Bearer realm=\"lectern\"")
+    );
+    let media = media.to_string();
     for bad in [
         format!("bytes={len}-"),
         "bytes=50-10".to_string(),
@@ -1083,15 +1120,18 @@ async fn library_and_player_work_in_firefox() -> anyhow::Result<()> {
     };
 
     let mut ff = Firefox::launch().await?;
-    let library = ff.open(&format!("{}/recordings", t.http_url())).await?;
+    let key = &t.session.participant_key;
+    let library = ff
+        .open(&format!("{}/recordings#k={key}", t.http_url()))
+        .await?;
     ff.wait_for(
         &library,
-        &format!("!!document.querySelector('a[href=\"/replay/{id}\"]')"),
+        &format!("!!document.querySelector('a[href^=\"/replay/{id}\"]')"),
         LONG,
     )
     .await?;
     let player = ff
-        .open(&format!("{}/replay/{id}?t=1", t.http_url()))
+        .open(&format!("{}/replay/{id}?t=1#k={key}", t.http_url()))
         .await?;
     ff.wait_for(
         &player,

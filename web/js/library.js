@@ -1,7 +1,7 @@
 // The library page: every recording, by course and session, with links to play them.
 
 import { byId } from './ui.js';
-import { authHeaders, keyFromHash, withKey } from './links.js';
+import { authHeaders, keyFragment } from './links.js';
 import { formatDuration } from './timeline.js';
 import { formatDate, has, initI18n, mountLanguageSwitch, onLanguageChange, t, tn } from './i18n.js';
 
@@ -18,9 +18,6 @@ mountLanguageSwitch();
  * @property {string | null} error
  * @property {boolean} playable
  */
-
-/** The viewer's key (`#k=`): sent as a bearer token, kept on the links to the player. */
-const key = keyFromHash(location.hash);
 
 const el = {
   status: byId('status'),
@@ -41,7 +38,7 @@ async function load() {
   showStatus('loading', t('library.loading'));
   let data;
   try {
-    const response = await fetch('/api/library', { headers: authHeaders(key, { Accept: 'application/json' }), cache: 'no-store' });
+    const response = await fetch('/api/library', { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
     data = await response.json().catch(() => null);
     if (!response.ok) throw new Error(data?.message || `HTTP ${response.status}`);
     if (!data || !Array.isArray(data.courses)) throw new Error('unexpected answer');
@@ -116,7 +113,7 @@ function recordingItem(rec) {
   let title;
   if (rec.playable) {
     const a = document.createElement('a');
-    a.href = withKey(`/replay/${encodeURIComponent(rec.id)}`, key);
+    a.href = `/replay/${encodeURIComponent(rec.id)}${keyFragment(location.hash)}`;
     a.setAttribute('aria-describedby', metaId);
     title = a;
   } else {

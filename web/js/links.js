@@ -36,6 +36,28 @@ export function keyFromHash(hash) {
 }
 
 /**
+ * Request headers that authenticate an API call with the key of the page's link (`#k=`):
+ * `Authorization: Bearer <key>`, added to `extra`.
+ * @param {string} hash  usually `location.hash`
+ * @param {Record<string, string>} [extra]
+ * @returns {Record<string, string>}
+ */
+export function authHeaders(hash, extra = {}) {
+  const key = keyFromHash(hash);
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
+}
+
+/**
+ * `#k=<key>` for links between pages, or '' when the page has no key.
+ * @param {string} hash  usually `location.hash`
+ * @returns {string}
+ */
+export function keyFragment(hash) {
+  const key = keyFromHash(hash);
+  return key ? `#k=${encodeURIComponent(key)}` : '';
+}
+
+/**
  * The last non-empty segment of a path.
  * @param {string} pathname
  * @returns {string}
@@ -95,25 +117,6 @@ export function parseLink(text, base) {
   const link = readPageLink(url);
   if (!link.role || !link.session || !link.key) return null;
   return link;
-}
-
-/**
- * A same-site link that keeps the page's key: `path#k=<key>`, or `path` without a key.
- * @param {string} path
- * @param {string} key
- */
-export function withKey(path, key) {
-  return key ? `${path}#k=${encodeURIComponent(key)}` : path;
-}
-
-/**
- * The headers of an API request made with the page's key (`Authorization: Bearer <key>`).
- * @param {string} key
- * @param {Record<string, string>} [extra]
- * @returns {Record<string, string>}
- */
-export function authHeaders(key, extra = {}) {
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
 }
 
 /**

@@ -10,7 +10,7 @@
 //   stops, both are paused at the same timeline moment, and both start together once ready.
 
 import { byId, setToggle, showMessage } from './ui.js';
-import { authHeaders, keyFromHash, withKey } from './links.js';
+import { authHeaders, keyFragment } from './links.js';
 import {
   buildTimeline, clamp, currentEventIndex, follow, formatClock, formatDuration,
   formatTimeParam, nextSegment, parseTimeParam, segmentAt,
@@ -234,9 +234,8 @@ const ALL = [players.camera, players.screen];
 // ----- state -------------------------------------------------------------------------------------
 
 const recordingId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
-/** The viewer's key (`#k=`): sent as a bearer token on API calls, kept on links to the library. */
-const key = keyFromHash(location.hash);
-for (const a of document.querySelectorAll('a[href="/recordings"]')) a.setAttribute('href', withKey('/recordings', key));
+// The viewer's key (`#k=`) stays on the links back to the library.
+for (const a of document.querySelectorAll('a[href="/recordings"]')) a.setAttribute('href', `/recordings${keyFragment(location.hash)}`);
 
 /** @type {Timeline} */
 let timeline = { duration: 0, camera: [], screen: [], events: [], chapters: [] };
@@ -873,7 +872,7 @@ async function startExport() {
   try {
     const response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}/export`, {
       method: 'POST',
-      headers: authHeaders(key, { Accept: 'application/json' }),
+      headers: authHeaders(location.hash, { Accept: 'application/json' }),
     });
     const body = await readJson(response);
     if (!response.ok) {
@@ -901,7 +900,7 @@ async function startExport() {
 async function pollExport(statusUrl, failures) {
   let job;
   try {
-    const response = await fetch(statusUrl, { headers: authHeaders(key, { Accept: 'application/json' }), cache: 'no-store' });
+    const response = await fetch(statusUrl, { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
     job = await readJson(response);
     if (!response.ok) {
       exportFailed(t('replay.export.failed', { error: job?.message || `HTTP ${response.status}` }));
@@ -1090,7 +1089,7 @@ async function loadManifest() {
   let response;
   let manifest;
   try {
-    response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}`, { headers: authHeaders(key, { Accept: 'application/json' }) });
+    response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}`, { headers: authHeaders(location.hash, { Accept: 'application/json' }) });
     manifest = await readJson(response);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);

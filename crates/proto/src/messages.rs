@@ -538,7 +538,7 @@ impl From<ProtocolError> for ErrorFrame {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    Joined(Joined),
+    Joined(Box<Joined>),
     Answer(Answer),
     Offer(ServerOffer),
     Candidate(Candidate),

@@ -386,7 +386,7 @@ impl Room {
         );
         self.notices.push_back(Notice::Send {
             to: peer,
-            msg: ServerMsg::Joined(lectern_proto::Joined {
+            msg: ServerMsg::Joined(Box::new(lectern_proto::Joined {
                 protocol: lectern_proto::PROTOCOL_VERSION,
                 peer,
                 role,
@@ -397,7 +397,7 @@ impl Room {
                 chat: Vec::new(),
                 questions: Vec::new(),
                 voted: Vec::new(),
-            }),
+            })),
         });
         self.notices.push_back(Notice::Broadcast {
             except: Some(peer),

@@ -255,8 +255,12 @@ pub fn session(cmd: &SessionCommand) -> anyhow::Result<()> {
             let s = store.create_session(course, title.trim())?;
             store.schedule_session(s.id, schedule)?;
             println!("{}", s.id);
-            println!("  facilitator: {}", crate::facilitator_link(public_url, &s));
-            println!("  participant: {}", crate::participant_link(public_url, &s));
+            println!(
+                "  facilitators open {public_url}/facilitate/{id}, participants \
+                 {public_url}/watch/{id}, the room display {public_url}/display/{id}, each \
+                 with their invite's key (see `lectern invite`)",
+                id = s.id
+            );
         }
         SessionCommand::List { course, db } => {
             let store = open(db)?;

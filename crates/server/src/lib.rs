@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod export;
 mod http;
@@ -21,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use lectern_proto::{EndReason, SessionId, SessionInfo, SessionState};
+use lectern_proto::{EndReason, Role, SessionId, SessionInfo, SessionState};
 use lectern_sfu::{Control, RoomHandle, Sfu, SfuConfig, SfuEvent};
-use lectern_store::{Session, Store};
+use lectern_store::{Invite, Session, Store};
 use tokio::sync::watch;
 
 use crate::config::{ExportArgs, LinksArgs, ServeArgs};
@@ -41,6 +43,8 @@ pub(crate) struct AppState {
     pub recorders: Mutex<Vec<lectern_record::task::RecorderThread>>,
     /// Single-file exports started from the web.
     pub exports: Arc<export::Jobs>,
+    /// Signs and checks invite keys and media tickets.
+    pub keys: auth::Keys,
 }
 
 impl AppState {
@@ -78,8 +82,36 @@ pub struct Server {
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     http_task: tokio::task::JoinHandle<()>,
-    demo: Option<Session>,
+    demo: Option<Demo>,
 }
+
+/// What the first start made to try lectern out: a course with one session and an invite per
+/// role (the admin's is made on any start that finds no admin).
+#[derive(Clone, Debug)]
+pub struct Demo {
+    pub session: KeyedSession,
+    /// The key of each role's invite.
+    pub keys: std::collections::BTreeMap<Role, String>,
+}
+
+/// A session with keys of invites to its course for the three live roles (tests and tools).
+#[derive(Clone, Debug)]
+pub struct KeyedSession {
+    pub session: Session,
+    pub facilitator_key: String,
+    pub participant_key: String,
+    pub display_key: String,
+}
+
+impl std::ops::Deref for KeyedSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+/// How long the invites of the first start last.
+const FIRST_START_INVITE_DAYS: i64 = 30;
 
 impl Server {
     /// Opens the database (creating the demo course on first start), binds the media port and
@@ -115,15 +147,8 @@ impl Server {
                 r.duration_ms as f64 / 1000.0
             );
         }
-        let demo = if !args.no_demo && store.course_count()? == 0 {
-            let course = store.create_course(
-                "Demo course",
-                "A course created on first start, to try lectern out.",
-            )?;
-            Some(store.create_session(&course.id, "Welcome session")?)
-        } else {
-            None
-        };
+        let keys = auth::Keys::load_or_create(&args.data_dir)?;
+        let demo = first_start(&store, &keys, !args.no_demo)?;
 
         let (sfu, events) = Sfu::bind(SfuConfig {
             bind: args.media,
@@ -152,6 +177,7 @@ impl Server {
             record_all: args.record_all,
             recorders: Mutex::new(Vec::new()),
             exports: Arc::new(export::Jobs::default()),
+            keys,
         });
         tokio::spawn(follow_rooms(state.clone(), events));
         tokio::spawn(expire_hourly(state.clone()));
@@ -197,17 +223,19 @@ impl Server {
             self.media_addr,
             self.state.sfu.announced()
         );
-        if let Some(s) = &self.demo {
+        if self.demo.is_some() {
             println!("\nA demo course was created. Open these links:");
-            print_session_links(&self.base_url, s);
-        } else if let Ok(sessions) = self.state.store().sessions() {
-            let open: Vec<_> = sessions.into_iter().filter(|s| !s.ended).take(5).collect();
-            if !open.is_empty() {
-                println!("\nOpen sessions:");
-                for s in &open {
-                    print_session_links(&self.base_url, s);
+        } else {
+            println!("\nLinks made on first start:");
+        }
+        let links = first_start_links(&self.state.store(), &self.state.keys, &self.base_url);
+        match links {
+            Ok(links) => {
+                for (label, url) in links {
+                    println!("  {label}: {url}");
                 }
             }
+            Err(e) => tracing::error!("listing the first start's links: {e}"),
         }
         if self.base_url.starts_with("http://") {
             println!(
@@ -217,9 +245,29 @@ impl Server {
         }
     }
 
-    /// The demo session created on this start, if any.
-    pub fn demo_session(&self) -> Option<&Session> {
-        self.demo.as_ref()
+    /// The demo session created on this start, if any, with its keys.
+    pub fn demo_session(&self) -> Option<&KeyedSession> {
+        self.demo.as_ref().map(|d| &d.session)
+    }
+
+    /// The key of the demo invite of `role` made on this start (admin: if one was made).
+    pub fn demo_key(&self, role: Role) -> Option<&str> {
+        self.demo
+            .as_ref()
+            .and_then(|d| d.keys.get(&role))
+            .map(String::as_str)
+    }
+
+    /// Makes an invite and returns it with its key (tests and tools).
+    pub fn invite(&self, new: &lectern_store::NewInvite) -> anyhow::Result<(Invite, String)> {
+        let invite = self.state.store().create_invite(new)?;
+        let key = self.state.keys.invite_key(&invite);
+        Ok((invite, key))
+    }
+
+    /// The signing keys (tests and tools).
+    pub fn keys(&self) -> &auth::Keys {
+        &self.state.keys
     }
 
     /// A session by id, from the store.
@@ -227,11 +275,31 @@ impl Server {
         self.state.store().session(id).ok().flatten()
     }
 
-    /// Creates a course with one session (tests and tools).
-    pub fn create_session(&self, course: &str, title: &str) -> anyhow::Result<Session> {
+    /// Creates a course with one session and a day's invites for its live roles (tests and
+    /// tools).
+    pub fn create_session(&self, course: &str, title: &str) -> anyhow::Result<KeyedSession> {
         let store = self.state.store();
         let c = store.create_course(course, "")?;
-        Ok(store.create_session(&c.id, title)?)
+        let session = store.create_session(&c.id, title)?;
+        let key = |role: Role| -> anyhow::Result<String> {
+            let i = store.create_invite(&lectern_store::NewInvite {
+                course_id: Some(c.id.clone()),
+                role,
+                name: String::new(),
+                affiliation: String::new(),
+                email: String::new(),
+                expires_at_ms: lectern_store::now_ms() + 86_400_000,
+                max_uses: None,
+                origin: "cli".into(),
+            })?;
+            Ok(self.state.keys.invite_key(&i))
+        };
+        Ok(KeyedSession {
+            facilitator_key: key(Role::Facilitator)?,
+            participant_key: key(Role::Participant)?,
+            display_key: key(Role::RoomDisplay)?,
+            session,
+        })
     }
 
     /// The catalogue (tests and tools).
@@ -344,20 +412,108 @@ async fn expire_hourly(state: Arc<AppState>) {
     }
 }
 
-fn print_session_links(base: &str, s: &Session) {
-    println!("  {} — {}", s.course_title, s.title);
-    println!("    facilitator: {}", facilitator_link(base, s));
-    println!("    participant: {}", participant_link(base, s));
+/// On a first start: the demo course, its session and an invite per role (when `demo`), and an
+/// admin invite whenever the database has none.
+fn first_start(store: &Store, keys: &auth::Keys, demo: bool) -> anyhow::Result<Option<Demo>> {
+    let expires = lectern_store::now_ms() + FIRST_START_INVITE_DAYS * 86_400_000;
+    let invite = |course: Option<&str>, role: Role, name: &str| {
+        store.create_invite(&lectern_store::NewInvite {
+            course_id: course.map(str::to_string),
+            role,
+            name: name.to_string(),
+            affiliation: String::new(),
+            email: String::new(),
+            expires_at_ms: expires,
+            max_uses: None,
+            origin: "first-start".into(),
+        })
+    };
+    let mut made = std::collections::BTreeMap::new();
+    let mut session = None;
+    if demo && store.course_count()? == 0 {
+        let course = store.create_course(
+            "Demo course",
+            "A course created on first start, to try lectern out.",
+        )?;
+        session = Some(store.create_session(&course.id, "Welcome session")?);
+        // The participant invite is shared (no name): each holder picks one.
+        for (role, name) in [
+            (Role::Facilitator, "Facilitator"),
+            (Role::Participant, ""),
+            (Role::RoomDisplay, "Classroom display"),
+            (Role::ReplayViewer, ""),
+        ] {
+            let i = invite(Some(&course.id), role, name)?;
+            made.insert(role, keys.invite_key(&i));
+        }
+    }
+    if !store.invites(None)?.iter().any(|i| i.role == Role::Admin) {
+        let i = invite(None, Role::Admin, "Administrator")?;
+        made.insert(Role::Admin, keys.invite_key(&i));
+    }
+    Ok(session.map(|session| Demo {
+        session: KeyedSession {
+            session,
+            facilitator_key: made[&Role::Facilitator].clone(),
+            participant_key: made[&Role::Participant].clone(),
+            display_key: made[&Role::RoomDisplay].clone(),
+        },
+        keys: made,
+    }))
 }
 
-/// The link that lets its holder facilitate a session.
-pub fn facilitator_link(base: &str, s: &Session) -> String {
-    format!("{base}/facilitate/{}#k={}", s.id, s.facilitator_key)
+/// The page of a live session for a role: `None` for roles that do not join live.
+pub fn session_link(base: &str, role: Role, session: SessionId, key: &str) -> Option<String> {
+    let page = match role {
+        Role::Facilitator => "facilitate",
+        Role::Participant => "watch",
+        Role::RoomDisplay => "display",
+        Role::Admin | Role::ReplayViewer => return None,
+    };
+    Some(format!("{base}/{page}/{session}#k={key}"))
 }
 
-/// The link that lets its holder watch a session.
-pub fn participant_link(base: &str, s: &Session) -> String {
-    format!("{base}/watch/{}#k={}", s.id, s.participant_key)
+/// The personal link of an invite: the admin page, or the course's page (its sessions and
+/// recordings).
+pub fn invite_link(base: &str, invite: &Invite, key: &str) -> String {
+    match invite.role {
+        Role::Admin => format!("{base}/admin#k={key}"),
+        _ => format!("{base}/course#k={key}"),
+    }
+}
+
+/// The links of the invites made on first start that still hold: each live role's link to
+/// every open session of the demo course, the replay library, the admin page.
+pub fn first_start_links(
+    store: &Store,
+    keys: &auth::Keys,
+    base: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let now = lectern_store::now_ms();
+    let sessions = store.sessions()?;
+    let mut out = Vec::new();
+    for i in store.first_start_invites()? {
+        if i.is_revoked() || i.is_expired(now) {
+            continue;
+        }
+        let key = keys.invite_key(&i);
+        let label = i.role.as_str().replace('_', " ");
+        match i.role {
+            Role::Admin => out.push((label, invite_link(base, &i, &key))),
+            Role::ReplayViewer => out.push((label, format!("{base}/recordings#k={key}"))),
+            role => {
+                for s in sessions
+                    .iter()
+                    .filter(|s| !s.ended && Some(&s.course_id) == i.course_id.as_ref())
+                {
+                    if let Some(url) = session_link(base, role, s.id, &key) {
+                        out.push((label.clone(), url));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `lectern links`.
@@ -370,8 +526,9 @@ pub fn print_links(args: &LinksArgs) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(&path)?;
-    for s in store.sessions()?.iter().filter(|s| !s.ended) {
-        print_session_links(&args.public_url, s);
+    let keys = auth::Keys::load_or_create(&args.data_dir)?;
+    for (label, url) in first_start_links(&store, &keys, &args.public_url)? {
+        println!("  {label}: {url}");
     }
     Ok(())
 }

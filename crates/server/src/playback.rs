@@ -14,11 +14,12 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lectern_proto::{ErrorCode, RecordingId};
-use lectern_store::RecordingState;
+use lectern_proto::{ErrorCode, ProtocolError, RecordingId};
+use lectern_store::{Invite, RecordingState};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::auth::Access;
 use crate::export::{Format, Input, JobState};
 use crate::AppState;
 
@@ -35,19 +36,97 @@ pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     r
 }
 
+/// The invite behind a request's `Authorization: Bearer` key, or the 401 to answer.
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Invite, ProtocolError> {
+    let Some(key) = crate::auth::bearer(headers) else {
+        return Err(ProtocolError::new(
+            ErrorCode::BadKey,
+            "send the key of your link as Authorization: Bearer <key>",
+        ));
+    };
+    state
+        .keys
+        .authenticate(&state.store(), key, lectern_store::now_ms())
+}
+
+/// The response to a refused request; a 401 says how to authenticate.
+pub(crate) fn refuse(e: ProtocolError) -> Response {
+    let mut r = error(e.code, e.message);
+    if r.status() == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"lectern\""),
+        );
+    }
+    r
+}
+
+fn forbidden(what: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::Forbidden,
+        format!("your link does not open {what}"),
+    )
+}
+
+fn no_recording() -> ProtocolError {
+    ProtocolError::new(ErrorCode::UnknownRecording, "no such recording")
+}
+
+fn catalogue(e: impl std::fmt::Display) -> ProtocolError {
+    tracing::error!("playback: {e}");
+    ProtocolError::new(ErrorCode::Internal, "internal error")
+}
+
+/// The recording and its course, if the caller may replay it (`Err`: the response to give).
+fn replayable(
+    state: &AppState,
+    invite: &Invite,
+    id: RecordingId,
+) -> Result<(lectern_store::Recording, String), ProtocolError> {
+    let store = state.store();
+    let rec = store
+        .recording(id)
+        .map_err(catalogue)?
+        .ok_or_else(no_recording)?;
+    let course = store
+        .session(rec.session_id)
+        .map_err(catalogue)?
+        .ok_or_else(no_recording)?
+        .course_id;
+    if !invite.may_replay(&course) {
+        // Another course's recording is answered like an unknown one: ids are not confirmed.
+        return Err(if invite.role.replays() {
+            no_recording()
+        } else {
+            forbidden("recordings")
+        });
+    }
+    Ok((rec, course))
+}
+
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!("playback: {e}");
     error(ErrorCode::Internal, "internal error")
 }
 
-/// `GET /api/library`: courses → sessions → recordings.
-pub(crate) async fn library(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /api/library`: courses → sessions → recordings the caller may replay.
+pub(crate) async fn library(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let invite = match caller(&state, &headers) {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
+    if !invite.role.replays() {
+        return refuse(forbidden("recordings"));
+    }
     let entries = match state.store().library() {
         Ok(e) => e,
         Err(e) => return internal(e),
     };
     let mut courses: Vec<serde_json::Value> = Vec::new();
-    for e in entries {
+    for e in entries
+        .into_iter()
+        .filter(|e| invite.may_replay(&e.course_id))
+    {
         let rec = json!({
             "id": e.recording.id,
             "state": e.recording.state,
@@ -77,16 +156,37 @@ pub(crate) async fn library(State(state): State<Arc<AppState>>) -> Response {
     no_store(Json(json!({ "courses": courses })).into_response())
 }
 
-/// `GET /api/recordings/{id}`: the recording's manifest.
+/// `GET /api/recordings/{id}`: the recording's manifest; each file's `url` carries a ticket
+/// for the caller. Logged as a replay.
 pub(crate) async fn manifest(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Response {
+    let invite = match caller(&state, &headers) {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
     let Ok(id) = id.parse::<RecordingId>() else {
         return error(ErrorCode::UnknownRecording, "no such recording");
     };
-    match crate::recording::manifest(&state.store(), id) {
-        Ok(Some(m)) => no_store(Json(m).into_response()),
+    if let Err(e) = replayable(&state, &invite, id) {
+        return refuse(e);
+    }
+    let store = state.store();
+    match crate::recording::manifest(&store, id) {
+        Ok(Some(mut m)) => {
+            let expires = lectern_store::now_ms() + crate::auth::TICKET_LIFETIME_MS;
+            if let Some(files) = m["files"].as_array_mut() {
+                for f in files {
+                    let fid = f["id"].as_str().unwrap_or_default().to_string();
+                    let ticket = state.keys.ticket(&invite.id, &fid, expires);
+                    f["url"] = format!("/media/{fid}?ticket={ticket}").into();
+                }
+            }
+            crate::audit::log(&store, &invite, "replay", &id.to_string(), "");
+            no_store(Json(m).into_response())
+        }
         Ok(None) => error(ErrorCode::UnknownRecording, "no such recording"),
         Err(e) => internal(e),
     }
@@ -176,14 +276,35 @@ pub(crate) fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
     RangeAsk::Part(ByteRange { start, end })
 }
 
-/// `GET /media/{file}`: a recorded file, by catalogue id.
+/// The invite behind a `?ticket=` for `file`, or the response to give.
+fn ticket_holder(
+    state: &AppState,
+    q: &HashMap<String, String>,
+    file: &str,
+) -> Result<Invite, ProtocolError> {
+    let Some(ticket) = q.get("ticket") else {
+        return Err(ProtocolError::new(
+            ErrorCode::BadKey,
+            "media URLs carry a ticket: take them from the recording's manifest",
+        ));
+    };
+    state
+        .keys
+        .check_ticket(&state.store(), ticket, file, lectern_store::now_ms())
+}
+
+/// `GET /media/{file}?ticket=…`: a recorded file, by catalogue id.
 pub(crate) async fn media(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     if !valid_file_id(&id) {
         return error(ErrorCode::UnknownRecording, "no such file");
+    }
+    if let Err(e) = ticket_holder(&state, &q, &id) {
+        return refuse(e);
     }
     let found = {
         let store = state.store();
@@ -332,10 +453,18 @@ pub(crate) async fn start_export(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
+    let invite = match caller(&state, &headers) {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
     let Ok(id) = id.parse::<RecordingId>() else {
         return error(ErrorCode::UnknownRecording, "no such recording");
     };
+    if let Err(e) = replayable(&state, &invite, id) {
+        return refuse(e);
+    }
     let format = match q.get("format").map(String::as_str) {
         None => Format::Mp4,
         Some(f) => match Format::parse(f) {
@@ -381,17 +510,29 @@ pub(crate) async fn start_export(
     r
 }
 
-/// `GET /api/exports/{job}`: an export's progress.
+/// `GET /api/exports/{job}`: an export's progress; when done, a download URL with a ticket.
 pub(crate) async fn export_status(
     State(state): State<Arc<AppState>>,
     UrlPath(job): UrlPath<String>,
+    headers: HeaderMap,
 ) -> Response {
+    let invite = match caller(&state, &headers) {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
     match valid_file_id(&job)
         .then(|| state.exports.get(&job))
         .flatten()
     {
         Some(j) => {
-            let url = (j.state == JobState::Done).then(|| format!("/exports/{job}"));
+            if let Err(e) = replayable(&state, &invite, j.recording) {
+                return refuse(e);
+            }
+            let url = (j.state == JobState::Done).then(|| {
+                let expires = lectern_store::now_ms() + crate::auth::TICKET_LIFETIME_MS;
+                let ticket = state.keys.ticket(&invite.id, &job, expires);
+                format!("/exports/{job}?ticket={ticket}")
+            });
             no_store(
                 Json(json!({
                     "state": j.state,
@@ -406,12 +547,17 @@ pub(crate) async fn export_status(
     }
 }
 
-/// `GET /exports/{job}`: the exported file, as a download.
+/// `GET /exports/{job}?ticket=…`: the exported file, as a download. Logged.
 pub(crate) async fn export_file(
     State(state): State<Arc<AppState>>,
     UrlPath(job): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let invite = match ticket_holder(&state, &q, &job) {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
     let Some(j) = valid_file_id(&job)
         .then(|| state.exports.get(&job))
         .flatten()
@@ -420,6 +566,16 @@ pub(crate) async fn export_file(
         return error(ErrorCode::UnknownRecording, "no such export");
     };
     let name = format!("lectern-{}.{}", j.recording, j.format.extension());
+    // A range request continues a download already logged.
+    if !headers.contains_key(header::RANGE) {
+        crate::audit::log(
+            &state.store(),
+            &invite,
+            "download",
+            &j.recording.to_string(),
+            j.format.extension(),
+        );
+    }
     serve_file(&j.path, j.format.mime(), &job, true, &headers, Some(&name)).await
 }
 

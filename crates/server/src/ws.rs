@@ -7,10 +7,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use lectern_proto::{
-    parse_client_frame, ClientMsg, ErrorCode, Join, PeerId, ProtocolError, ServerMsg,
-    PROTOCOL_VERSION,
+    parse_client_frame, ClientMsg, ErrorCode, Join, PeerId, ProtocolError, ServerMsg, SessionId,
+    NOTICE_VERSION, PROTOCOL_VERSION,
 };
+use lectern_room::Admission;
 use lectern_sfu::{Control, Outbound, RoomHandle, OUTBOUND_QUEUE};
+use lectern_store::{Consent, Invite, InviteUse};
 use tokio::sync::mpsc;
 
 use crate::AppState;
@@ -30,9 +32,15 @@ type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 pub(crate) async fn serve_socket(state: Arc<AppState>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let Some((peer, room, mut out)) = accept_join(&state, &mut sink, &mut stream).await else {
+    let Some(admitted) = accept_join(&state, &mut sink, &mut stream).await else {
         return;
     };
+    let Admitted {
+        peer,
+        room,
+        mut out,
+        ..
+    } = admitted;
     let mut idle = Box::pin(tokio::time::sleep(IDLE));
     loop {
         tokio::select! {
@@ -87,6 +95,13 @@ pub(crate) async fn serve_socket(state: Arc<AppState>, socket: WebSocket) {
         }
     }
     let _ = room.send(Control::Gone { peer }).await;
+    crate::audit::log(
+        &state.store(),
+        &admitted.invite,
+        "leave",
+        &admitted.session.to_string(),
+        &format!("peer {peer} ({})", admitted.name),
+    );
 }
 
 /// Reads frames until a valid `join`, answering everything else; `None` when the connection
@@ -95,7 +110,7 @@ async fn accept_join(
     state: &Arc<AppState>,
     sink: &mut Sink,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-) -> Option<(PeerId, RoomHandle, mpsc::Receiver<Outbound>)> {
+) -> Option<Admitted> {
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     loop {
         let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
@@ -144,47 +159,126 @@ async fn accept_join(
     }
 }
 
-/// Checks a join against the store and hands the peer to its room.
-async fn admit(
-    state: &Arc<AppState>,
-    join: Join,
-) -> Result<(PeerId, RoomHandle, mpsc::Receiver<Outbound>), ProtocolError> {
+/// A member admitted to a room.
+pub(crate) struct Admitted {
+    peer: PeerId,
+    room: RoomHandle,
+    out: mpsc::Receiver<Outbound>,
+    invite: Invite,
+    name: String,
+    session: SessionId,
+}
+
+/// Checks a join's key (a signed invite: genuine, current, for this session's course and a
+/// live role, uses left), logs consent and the join, and hands the peer to its room.
+async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolError> {
     if join.version != PROTOCOL_VERSION {
         return Err(ProtocolError::new(
             ErrorCode::UnsupportedVersion,
             format!("this server speaks protocol version {PROTOCOL_VERSION}"),
         ));
     }
-    let session = state
-        .store()
-        .session(join.session)
-        .map_err(|e| {
-            tracing::error!("looking up session {}: {e}", join.session);
-            ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
-        })?
-        .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownSession, "no such session"))?;
-    let role = session.role_for_key(&join.key).ok_or_else(|| {
-        ProtocolError::new(ErrorCode::BadKey, "this link is not valid for the session")
-    })?;
-    if join.role.is_some_and(|expected| expected != role) {
-        return Err(ProtocolError::new(
-            ErrorCode::BadKey,
-            format!("this link is not a {} link", role_name(join.role)),
-        ));
-    }
-    if session.ended {
-        return Err(ProtocolError::new(
-            ErrorCode::SessionOver,
-            "the session has ended",
-        ));
-    }
-    let room = state.room_for(&session);
+    let now = lectern_store::now_ms();
     let peer = PeerId::random();
+    let (session, invite, name, consented) = {
+        let store = state.store();
+        let catalogue = |e: lectern_store::StoreError| {
+            tracing::error!("admitting to session {}: {e}", join.session);
+            ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+        };
+        let session = store
+            .session(join.session)
+            .map_err(catalogue)?
+            .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownSession, "no such session"))?;
+        let invite = state.keys.authenticate(&store, &join.key, now)?;
+        if invite.course_id.as_deref() != Some(session.course_id.as_str()) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadKey,
+                "this link is not valid for the session",
+            ));
+        }
+        if !invite.role.joins_live() {
+            return Err(ProtocolError::new(
+                ErrorCode::BadKey,
+                format!("a {} link does not join live sessions", invite.role),
+            ));
+        }
+        if join.role.is_some_and(|expected| expected != invite.role) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadKey,
+                format!("this link is not a {} link", role_name(join.role)),
+            ));
+        }
+        if session.ended {
+            return Err(ProtocolError::new(
+                ErrorCode::SessionOver,
+                "the session has ended",
+            ));
+        }
+        if store
+            .use_invite(&invite.id, session.id)
+            .map_err(catalogue)?
+            == InviteUse::UsedUp
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::KeyUsedUp,
+                "this link has been used for as many sessions as it allows",
+            ));
+        }
+        let name = if invite.name.is_empty() {
+            let chosen: String = join
+                .name
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(lectern_proto::MAX_NAME_CHARS)
+                .collect();
+            chosen.trim().to_string()
+        } else {
+            invite.name.clone()
+        };
+        let consented = join.consent.as_deref() == Some(NOTICE_VERSION);
+        if consented {
+            store
+                .log_consent(&Consent {
+                    at_ms: now,
+                    invite_id: invite.id.clone(),
+                    name: name.clone(),
+                    session_id: session.id.to_string(),
+                    notice: NOTICE_VERSION.to_string(),
+                })
+                .map_err(catalogue)?;
+        }
+        crate::audit::log(
+            &store,
+            &invite,
+            "join",
+            &session.id.to_string(),
+            &format!("peer {peer}"),
+        );
+        (session, invite, name, consented)
+    };
+    let room = state.room_for(&session);
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+    // A personal invite is one person; holders of a shared one are told apart by connection.
+    let person = if invite.name.is_empty() {
+        peer.to_string()
+    } else {
+        invite.id.clone()
+    };
+    let admission = Admission {
+        role: invite.role,
+        name: (!name.is_empty()).then(|| name.clone()),
+        affiliation: invite.affiliation.clone(),
+        person,
+        invite: Some(invite.id.clone()),
+        consented,
+        receives_media: true,
+    };
     let joined = room
         .send(Control::Join {
             peer,
-            admission: lectern_room::Admission::new(role, join.name),
+            admission: Box::new(admission),
             out: tx,
         })
         .await;
@@ -194,7 +288,14 @@ async fn admit(
             "the session has ended",
         ));
     }
-    Ok((peer, room, rx))
+    Ok(Admitted {
+        peer,
+        room,
+        out: rx,
+        invite,
+        name,
+        session: session.id,
+    })
 }
 
 async fn send(sink: &mut Sink, msg: &ServerMsg) -> Result<(), axum::Error> {
@@ -229,8 +330,5 @@ pub(crate) async fn reply_error(sink: &mut Sink, e: ProtocolError) -> bool {
 }
 
 fn role_name(role: Option<lectern_proto::Role>) -> &'static str {
-    match role {
-        Some(lectern_proto::Role::Facilitator) => "facilitator",
-        _ => "participant",
-    }
+    role.map_or("participant", lectern_proto::Role::as_str)
 }

@@ -192,7 +192,7 @@ pub enum Control {
     /// A peer whose key was checked joins; frames for it go to `out`.
     Join {
         peer: PeerId,
-        admission: lectern_room::Admission,
+        admission: Box<lectern_room::Admission>,
         out: mpsc::Sender<Outbound>,
     },
     /// A frame from a joined peer.

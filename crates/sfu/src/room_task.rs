@@ -543,6 +543,7 @@ impl RoomTask {
                         dirty: false,
                     },
                 );
+                let admission = *admission;
                 self.room.join(now, peer, admission.role, admission.name);
                 self.apply_notices(now);
                 if self.members.contains_key(&peer) {

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use base64::Engine;
-use lectern_proto::{Role, SessionId};
+use lectern_proto::SessionId;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Errors of the store.
@@ -91,6 +91,58 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE course ADD COLUMN retention_days INTEGER;
      ALTER TABLE session ADD COLUMN starts_at INTEGER;
      ALTER TABLE session ADD COLUMN ends_at INTEGER;",
+    // 4: invites (signed links carry their id), their uses per session, the consent log, the
+    //    audit log, and the discussion events of live sessions. Logs keep no foreign keys: they
+    //    outlive what they mention.
+    "CREATE TABLE invite (
+        id            TEXT PRIMARY KEY,
+        course_id     TEXT REFERENCES course(id) ON DELETE CASCADE,
+        role          TEXT NOT NULL CHECK (role IN
+                      ('admin','facilitator','participant','replay_viewer','room_display')),
+        name          TEXT NOT NULL DEFAULT '',
+        affiliation   TEXT NOT NULL DEFAULT '',
+        email         TEXT NOT NULL DEFAULT '',
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        max_uses      INTEGER CHECK (max_uses IS NULL OR max_uses > 0),
+        revoked_at_ms INTEGER,
+        origin        TEXT NOT NULL DEFAULT 'cli',
+        CHECK ((role = 'admin') = (course_id IS NULL))
+     );
+     CREATE INDEX invite_course ON invite(course_id);
+     CREATE TABLE invite_use (
+        invite_id   TEXT NOT NULL REFERENCES invite(id) ON DELETE CASCADE,
+        session_id  TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+        first_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (invite_id, session_id)
+     );
+     CREATE TABLE consent (
+        id         INTEGER PRIMARY KEY,
+        at_ms      INTEGER NOT NULL,
+        invite_id  TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        notice     TEXT NOT NULL
+     );
+     CREATE TABLE audit (
+        id         INTEGER PRIMARY KEY,
+        at_ms      INTEGER NOT NULL,
+        actor      TEXT NOT NULL DEFAULT '',
+        actor_name TEXT NOT NULL DEFAULT '',
+        role       TEXT NOT NULL DEFAULT '',
+        action     TEXT NOT NULL,
+        target     TEXT NOT NULL DEFAULT '',
+        detail     TEXT NOT NULL DEFAULT ''
+     );
+     CREATE INDEX audit_at ON audit(at_ms);
+     CREATE TABLE session_event (
+        id         INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+        at_ms      INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        data       TEXT NOT NULL DEFAULT '{}'
+     );
+     CREATE INDEX session_event_session ON session_event(session_id, at_ms);",
 ];
 
 mod courses;
@@ -98,6 +150,12 @@ pub use courses::*;
 
 mod recordings;
 pub use recordings::*;
+
+mod invites;
+pub use invites::*;
+
+mod logs;
+pub use logs::*;
 
 /// A course.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,38 +167,17 @@ pub struct Course {
     pub record_by_default: bool,
 }
 
-/// A session of a course with its capability keys.
+/// A session of a course. (Who may join is a matter of invites, which open a course's
+/// sessions; the per-session keys of schema 1 are no longer used.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub id: SessionId,
     pub course_id: String,
     pub course_title: String,
     pub title: String,
-    pub facilitator_key: String,
-    pub participant_key: String,
     pub ended: bool,
     /// The session's course records every session from the start.
     pub record_by_default: bool,
-}
-
-impl Session {
-    /// The role a key grants in this session, compared in constant time.
-    pub fn role_for_key(&self, key: &str) -> Option<Role> {
-        if ct_eq(key.as_bytes(), self.facilitator_key.as_bytes()) {
-            Some(Role::Facilitator)
-        } else if ct_eq(key.as_bytes(), self.participant_key.as_bytes()) {
-            Some(Role::Participant)
-        } else {
-            None
-        }
-    }
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A fresh unguessable key (128 bits, URL-safe).
@@ -282,8 +319,8 @@ impl Store {
     pub fn session(&self, id: SessionId) -> Result<Option<Session>> {
         self.conn
             .query_row(
-                "SELECT s.id, s.course_id, c.title, s.title, s.facilitator_key, s.participant_key,
-                        s.ended_at IS NOT NULL, c.record_by_default
+                "SELECT s.id, s.course_id, c.title, s.title, s.ended_at IS NOT NULL,
+                        c.record_by_default
                  FROM session s JOIN course c ON c.id = s.course_id WHERE s.id = ?1",
                 params![id.to_string()],
                 |r| {
@@ -294,10 +331,8 @@ impl Store {
                             course_id: r.get(1)?,
                             course_title: r.get(2)?,
                             title: r.get(3)?,
-                            facilitator_key: r.get(4)?,
-                            participant_key: r.get(5)?,
-                            ended: r.get(6)?,
-                            record_by_default: r.get(7)?,
+                            ended: r.get(4)?,
+                            record_by_default: r.get(5)?,
                         },
                     ))
                 },
@@ -353,7 +388,6 @@ mod tests {
                 .create_course("Border security", "Regional course")
                 .unwrap();
             let sess = s.create_session(&c.id, "Day 1").unwrap();
-            assert_ne!(sess.facilitator_key, sess.participant_key);
             sess.id
         };
         // Reopen: migrations are not re-applied, data is there.
@@ -361,16 +395,6 @@ mod tests {
         let sess = s.session(sid).unwrap().unwrap();
         assert_eq!(sess.course_title, "Border security");
         assert!(!sess.ended);
-        assert_eq!(
-            sess.role_for_key(&sess.facilitator_key),
-            Some(Role::Facilitator)
-        );
-        assert_eq!(
-            sess.role_for_key(&sess.participant_key),
-            Some(Role::Participant)
-        );
-        assert_eq!(sess.role_for_key("forged"), None);
-        assert_eq!(sess.role_for_key(""), None);
         s.end_session(sid, "ended_by_facilitator").unwrap();
         s.end_session(sid, "again").unwrap();
         assert!(s.session(sid).unwrap().unwrap().ended);

@@ -42,7 +42,7 @@ impl Signal {
         .await?;
         loop {
             match s.recv(Duration::from_secs(10)).await? {
-                ServerMsg::Joined(j) => return Ok((s, j)),
+                ServerMsg::Joined(j) => return Ok((s, *j)),
                 ServerMsg::Error(e) => bail!("join refused: {} ({})", e.code, e.message),
                 _ => continue,
             }
