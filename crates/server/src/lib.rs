@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
+mod discussion;
 pub mod export;
 mod http;
 mod playback;
@@ -392,6 +393,16 @@ async fn follow_rooms(
                 }
             }
             SfuEvent::RecordingRequested { session } => recording::start(&state, session),
+            SfuEvent::RevokeInvite { session, invite } => {
+                tracing::info!("session {session}: the facilitator asked to revoke an invite");
+                let _ = invite;
+            }
+            SfuEvent::SessionEvent {
+                session,
+                kind,
+                data,
+                at_ms,
+            } => crate::discussion::persist(&state, session, kind, &data, at_ms),
         }
     }
 }
