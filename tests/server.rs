@@ -30,5 +30,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Export(args) => lectern::export_recording(&args).await,
         Command::Course(cmd) => lectern::admin::course(&cmd),
         Command::Session(cmd) => lectern::admin::session(&cmd),
+        Command::Invite(cmd) => lectern::admin::invite(&cmd),
     }
 }

@@ -222,3 +222,153 @@ async fn recordings_past_their_course_retention_are_deleted() -> anyhow::Result<
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_and_rosters_from_the_command_line() -> anyhow::Result<()> {
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "lectern-e2e-invites-{}-{}",
+        std::process::id(),
+        lectern_testkit::media::now_ns()
+    ));
+    let (ok, out, err) = lectern(&dir, &["course", "create", "--title", "Cyber"]);
+    assert!(ok, "{err}");
+    let course = out.trim().to_string();
+
+    // One invite: its link; the secret is made owner-only on first use.
+    let (ok, out, err) = lectern(
+        &dir,
+        &[
+            "invite",
+            "create",
+            "--course",
+            &course,
+            "--role",
+            "participant",
+            "--name",
+            "Ana Pérez",
+            "--affiliation",
+            "Barbados Police Service",
+            "--max-uses",
+            "2",
+            "--public-url",
+            "https://lectern.example.org",
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = out.lines().next().unwrap_or_default().to_string();
+    assert!(
+        out.contains("link: https://lectern.example.org/course#k="),
+        "{out}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("secret.key"))?
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the signing secret is owner-only");
+    }
+    // Wrong invites are refused with a reason and make nothing.
+    for bad in [
+        &["--role", "boss", "--course", &course][..],
+        &["--role", "participant"],
+        &["--role", "admin", "--course", &course],
+        &["--role", "participant", "--course", "nope"],
+        &[
+            "--role",
+            "participant",
+            "--course",
+            &course,
+            "--valid-days",
+            "0",
+        ],
+        &[
+            "--role",
+            "participant",
+            "--course",
+            &course,
+            "--expires",
+            "yesterday",
+        ],
+        &[
+            "--role",
+            "participant",
+            "--course",
+            &course,
+            "--email",
+            "not-mail",
+        ],
+    ] {
+        let mut args = vec!["invite", "create"];
+        args.extend_from_slice(bad);
+        let (ok, _, err) = lectern(&dir, &args);
+        assert!(!ok && !err.trim().is_empty(), "{bad:?} accepted");
+    }
+    let (_, list, _) = lectern(&dir, &["invite", "list", "--course", &course]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains("Ana Pérez (Barbados Police Service)") && list.contains("0/2"));
+
+    // A roster with a bad line makes nothing; a good one writes the links, owner-only.
+    let roster = dir.join("roster.csv");
+    std::fs::write(
+        &roster,
+        "name,affiliation,email,role\nBo,,bo@x.org,participant\n,TTPS,,\n",
+    )?;
+    let (ok, _, err) = lectern(
+        &dir,
+        &[
+            "invite",
+            "import",
+            "--course",
+            &course,
+            roster.to_str().unwrap_or(""),
+        ],
+    );
+    assert!(!ok && err.contains("line 3"), "{err}");
+    std::fs::write(
+        &roster,
+        "name,affiliation,email,role\n\
+         Bo Lee,Royal Bahamas Police Force,bo@example.org,participant\n\
+         Cy,Guyana Revenue Authority,cy@example.org,replay viewer\n",
+    )?;
+    let links = dir.join("links.csv");
+    let (ok, _, err) = lectern(
+        &dir,
+        &[
+            "invite",
+            "import",
+            "--course",
+            &course,
+            roster.to_str().unwrap_or(""),
+            "-o",
+            links.to_str().unwrap_or(""),
+            "--valid-days",
+            "3",
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&links)?;
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("Cy,Guyana Revenue Authority,cy@example.org,replay_viewer,"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&links)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the links file is owner-only");
+    }
+
+    // Revoking.
+    let (ok, out, err) = lectern(&dir, &["invite", "revoke", &id]);
+    assert!(ok && out.contains("revoked"), "{err}");
+    let (ok, _, err) = lectern(&dir, &["invite", "revoke", "no-such-invite"]);
+    assert!(!ok && err.contains("no invite"), "{err}");
+    let (_, list, _) = lectern(&dir, &["invite", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&id) && l.contains("revoked")),
+        "{list}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

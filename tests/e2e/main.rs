@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on port 0, headless Rust WebRTC clients and headless
 //! Chromium. One test binary, so the suite links once.
 
+mod access;
 mod admin;
 mod bad_input;
 mod bench;

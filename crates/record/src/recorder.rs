@@ -77,6 +77,8 @@ pub struct OpenedFile {
     pub group: Group,
     /// The publisher's display name.
     pub publisher: String,
+    /// The publisher's connection (who it was is in the server's member log).
+    pub peer: PeerId,
     /// The name inside the recording's folder.
     pub file_name: String,
     pub mime: &'static str,
@@ -667,6 +669,7 @@ impl Recorder {
             recording: self.recording,
             group: key.1,
             publisher,
+            peer: key.0,
             file_name: file_name.clone(),
             mime,
             tracks_json: serde_json::Value::Array(described).to_string(),

@@ -3,8 +3,8 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use lectern_proto::SessionId;
-use lectern_store::{CourseEdit, Schedule, Store};
+use lectern_proto::{Role, SessionId};
+use lectern_store::{CourseEdit, NewInvite, Schedule, Store};
 
 use crate::config::DbArgs;
 
@@ -99,6 +99,96 @@ pub enum SessionCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Invite one person: prints the invite's id and personal link.
+    Create {
+        /// The course (every role but admin).
+        #[arg(long)]
+        course: Option<String>,
+        /// admin, facilitator, participant, replay_viewer or room_display.
+        #[arg(long)]
+        role: String,
+        /// The invitee's display name (empty: a shared link whose holders pick a name).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Their organisation, e.g. "Trinidad and Tobago Police Service".
+        #[arg(long, default_value = "")]
+        affiliation: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[command(flatten)]
+        validity: Validity,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Invite everyone of a roster (CSV: name,affiliation,email,role); writes a CSV of their
+    /// personal links.
+    Import {
+        #[arg(long)]
+        course: String,
+        /// The roster (CSV with a header row).
+        roster: std::path::PathBuf,
+        /// Where to write the links CSV (default: standard output).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        validity: Validity,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List invites (of one course).
+    List {
+        #[arg(long)]
+        course: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Revoke an invite: its link stops working at once (live connections stay until they
+    /// leave; remove them from the facilitator's page).
+    Revoke {
+        invite: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// How long an invite holds and how often it may be used.
+#[derive(Clone, Debug, Args)]
+pub struct Validity {
+    /// Days the invite holds (default 90).
+    #[arg(long, conflicts_with = "expires")]
+    valid_days: Option<u32>,
+    /// When the invite stops holding, in UTC: 2026-12-31T23:59:00Z.
+    #[arg(long)]
+    expires: Option<String>,
+    /// How many sessions it may join (default: any number).
+    #[arg(long)]
+    max_uses: Option<u32>,
+    /// Base URL of the hub, for the links.
+    #[arg(
+        long,
+        env = "LECTERN_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
+    public_url: String,
+}
+
+impl Validity {
+    fn expires_at_ms(&self) -> anyhow::Result<i64> {
+        if let Some(t) = parse_time("expires", self.expires.as_deref())? {
+            return Ok(t * 1000);
+        }
+        let days = self
+            .valid_days
+            .map_or(crate::invites::DEFAULT_VALID_DAYS, i64::from);
+        if days == 0 {
+            bail!("--valid-days is at least 1");
+        }
+        Ok(lectern_store::now_ms() + days * 86_400_000)
+    }
 }
 
 /// Opens the database; `create` makes it (and its folder) when it does not exist yet.
@@ -311,5 +401,150 @@ pub fn session(cmd: &SessionCommand) -> anyhow::Result<()> {
             println!("session {id} cancelled");
         }
     }
+    Ok(())
+}
+
+/// `lectern invite …`.
+pub fn invite(cmd: &InviteCommand) -> anyhow::Result<()> {
+    match cmd {
+        InviteCommand::Create {
+            course,
+            role,
+            name,
+            affiliation,
+            email,
+            validity,
+            db,
+        } => {
+            let store = open(db)?;
+            let keys = crate::auth::Keys::load_or_create(&db.data_dir)?;
+            let role = Role::parse(role.trim()).with_context(|| {
+                format!(
+                    "--role {role:?}: one of admin, facilitator, participant, replay_viewer, \
+                     room_display"
+                )
+            })?;
+            let m = crate::invites::mint(
+                &store,
+                &keys,
+                &validity.public_url,
+                &NewInvite {
+                    course_id: course.clone(),
+                    role,
+                    name: name.clone(),
+                    affiliation: affiliation.clone(),
+                    email: email.clone(),
+                    expires_at_ms: validity.expires_at_ms()?,
+                    max_uses: validity.max_uses,
+                    origin: "cli".into(),
+                },
+            )?;
+            crate::audit::log_as(&store, "cli", "invite.create", &m.invite.id, role.as_str());
+            println!("{}", m.invite.id);
+            println!("  link: {}", m.link);
+            println!("  expires {}", crate::audit::utc(m.invite.expires_at_ms));
+        }
+        InviteCommand::Import {
+            course,
+            roster,
+            output,
+            validity,
+            db,
+        } => {
+            let store = open(db)?;
+            let keys = crate::auth::Keys::load_or_create(&db.data_dir)?;
+            if store.course_details(course)?.is_none() {
+                bail!("no course {course:?} (see `lectern course list`)");
+            }
+            let text = std::fs::read_to_string(roster)
+                .with_context(|| format!("reading {}", roster.display()))?;
+            let (minted, csv) = crate::invites::import_roster(
+                &store,
+                &keys,
+                &validity.public_url,
+                &text,
+                &crate::invites::RosterImport {
+                    course,
+                    expires_at_ms: validity.expires_at_ms()?,
+                    max_uses: validity.max_uses,
+                    origin: "roster",
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}; no invite was made", roster.display()))?;
+            crate::audit::log_as(
+                &store,
+                "cli",
+                "invite.import",
+                course,
+                &format!("{} invites", minted.len()),
+            );
+            match output {
+                Some(path) => {
+                    write_private(path, csv.as_bytes())?;
+                    eprintln!("{} invites; links in {}", minted.len(), path.display());
+                }
+                None => print!("{csv}"),
+            }
+        }
+        InviteCommand::List { course, db } => {
+            let store = open(db)?;
+            let now = lectern_store::now_ms();
+            println!(
+                "{:<36}  {:<13} {:<8} {:<20} {:<5}  name (affiliation)",
+                "id", "role", "state", "expires", "uses"
+            );
+            for i in store.invites(course.as_deref())? {
+                let state = if i.is_revoked() {
+                    "revoked"
+                } else if i.is_expired(now) {
+                    "expired"
+                } else {
+                    "valid"
+                };
+                let uses = match i.max_uses {
+                    Some(m) => format!("{}/{m}", i.uses),
+                    None => i.uses.to_string(),
+                };
+                let who = if i.affiliation.is_empty() {
+                    i.name.clone()
+                } else {
+                    format!("{} ({})", i.name, i.affiliation)
+                };
+                println!(
+                    "{:<36}  {:<13} {:<8} {:<20} {:<5}  {who}",
+                    i.id,
+                    i.role.as_str(),
+                    state,
+                    crate::audit::utc(i.expires_at_ms),
+                    uses
+                );
+            }
+        }
+        InviteCommand::Revoke { invite, db } => {
+            let store = open(db)?;
+            if !store.revoke_invite(invite.trim())? {
+                bail!("no invite {invite:?} (see `lectern invite list`)");
+            }
+            crate::audit::log_as(&store, "cli", "invite.revoke", invite.trim(), "");
+            println!("invite {} revoked", invite.trim());
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file readable by its owner only (links are credentials).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
     Ok(())
 }

@@ -27,6 +27,9 @@ pub enum Command {
     /// Create, list, schedule and cancel sessions.
     #[command(subcommand)]
     Session(crate::admin::SessionCommand),
+    /// Invite people (one, or a roster), list and revoke invites.
+    #[command(subcommand)]
+    Invite(crate::admin::InviteCommand),
 }
 
 /// Where the database is, for the administration commands.

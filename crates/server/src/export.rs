@@ -358,6 +358,14 @@ impl Jobs {
             .cloned()
     }
 
+    /// Forgets the exports of a recording (it changed): a running one throws its file away.
+    pub fn forget(&self, recording: lectern_proto::RecordingId) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, j| j.recording != recording);
+    }
+
     /// Starts (or joins) the export of a recording; returns the job id.
     pub fn start(
         self: &Arc<Self>,
@@ -409,6 +417,10 @@ impl Jobs {
                 })
                 .await;
                 let mut jobs = this.jobs.lock().unwrap_or_else(|p| p.into_inner());
+                if !jobs.contains_key(&job) {
+                    // Forgotten while it ran (the recording changed): its file is stale.
+                    let _ = std::fs::remove_file(&output);
+                }
                 if let Some(x) = jobs.get_mut(&job) {
                     match result {
                         Ok(()) => {

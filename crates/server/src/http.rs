@@ -54,6 +54,47 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/exports/{job}", get(crate::playback::export_status))
         .route("/exports/{job}", get(crate::playback::export_file))
+        .route("/api/me", get(crate::admin_api::me))
+        .route(
+            "/api/admin/courses",
+            get(crate::admin_api::courses).post(crate::admin_api::create_course),
+        )
+        .route(
+            "/api/admin/courses/{course}",
+            axum::routing::patch(crate::admin_api::edit_course),
+        )
+        .route(
+            "/api/admin/courses/{course}/sessions",
+            get(crate::admin_api::course_sessions).post(crate::admin_api::create_session),
+        )
+        .route(
+            "/api/admin/courses/{course}/roster",
+            axum::routing::post(crate::admin_api::import_roster),
+        )
+        .route(
+            "/api/admin/sessions/{session}",
+            axum::routing::patch(crate::admin_api::edit_session),
+        )
+        .route(
+            "/api/admin/sessions/{session}/cancel",
+            axum::routing::post(crate::admin_api::cancel_session),
+        )
+        .route(
+            "/api/admin/invites",
+            get(crate::admin_api::invites).post(crate::admin_api::create_invite),
+        )
+        .route(
+            "/api/admin/invites/{invite}/revoke",
+            axum::routing::post(crate::admin_api::revoke_invite),
+        )
+        .route("/api/admin/audit", get(crate::admin_api::audit))
+        .route(
+            "/api/admin/recordings/{recording}/erase",
+            axum::routing::post(crate::admin_api::erase),
+        )
+        .route("/api/admin/consents", get(crate::admin_api::consents))
+        .route("/admin", get(|| async { page("admin.html") }))
+        .route("/course", get(|| async { page("course.html") }))
         .route("/ws", get(websocket))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))

@@ -7,14 +7,17 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+mod admin_api;
 pub mod audit;
 pub mod auth;
 pub mod config;
 mod discussion;
 pub mod export;
 mod http;
+pub mod invites;
 mod playback;
 pub mod recording;
+pub mod roster;
 mod ws;
 
 use std::collections::HashMap;
@@ -46,6 +49,8 @@ pub(crate) struct AppState {
     pub exports: Arc<export::Jobs>,
     /// Signs and checks invite keys and media tickets.
     pub keys: auth::Keys,
+    /// The base URL of links (`https://host:port`).
+    pub base_url: String,
 }
 
 impl AppState {
@@ -170,19 +175,6 @@ impl Server {
         .with_context(|| format!("binding the media port {}", args.media))?;
         let media_addr = sfu.local_addr()?;
 
-        let state = Arc::new(AppState {
-            store: Arc::new(Mutex::new(store)),
-            sfu,
-            rooms: Mutex::new(HashMap::new()),
-            recordings,
-            record_all: args.record_all,
-            recorders: Mutex::new(Vec::new()),
-            exports: Arc::new(export::Jobs::default()),
-            keys,
-        });
-        tokio::spawn(follow_rooms(state.clone(), events));
-        tokio::spawn(expire_hourly(state.clone()));
-
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(http::tls_config(cert, key).await?),
             _ => None,
@@ -200,6 +192,20 @@ impl Server {
             };
             format!("{scheme}://{host}:{}", http_addr.port())
         });
+
+        let state = Arc::new(AppState {
+            store: Arc::new(Mutex::new(store)),
+            sfu,
+            rooms: Mutex::new(HashMap::new()),
+            recordings,
+            record_all: args.record_all,
+            recorders: Mutex::new(Vec::new()),
+            exports: Arc::new(export::Jobs::default()),
+            keys,
+            base_url: base_url.clone(),
+        });
+        tokio::spawn(follow_rooms(state.clone(), events));
+        tokio::spawn(expire_hourly(state.clone()));
 
         let (stop, stop_rx) = watch::channel(false);
         let app = http::router(state.clone());

@@ -45,6 +45,7 @@ impl Catalogue for StoreCatalogue {
                 recording_id: f.recording,
                 kind,
                 publisher: &f.publisher,
+                peer: &f.peer.to_string(),
                 file_name: &f.file_name,
                 mime: f.mime,
                 tracks: &f.tracks_json,
@@ -358,6 +359,75 @@ pub(crate) fn write_manifest(store: &Store, root: &Path, id: RecordingId) {
     if let Err(e) = result {
         tracing::warn!("writing the manifest of recording {id}: {e:#}");
     }
+}
+
+/// What an erasure removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub files: usize,
+    pub bytes: u64,
+    pub events: usize,
+}
+
+/// Erases one person's contributions (the holder of `invite`) from a finished recording: the
+/// files they published (camera and microphone on stage, or screen), the timeline events that
+/// name them (chat, questions, hands), and any single-file export made before (it contains
+/// them). Refused while the recording is being written.
+pub fn erase(
+    store: &Store,
+    root: &Path,
+    id: RecordingId,
+    invite: &str,
+) -> Result<Erased, lectern_proto::ProtocolError> {
+    use lectern_proto::{ErrorCode, ProtocolError};
+    let internal = |e: &dyn std::fmt::Display| {
+        tracing::error!("erasing from recording {id}: {e}");
+        ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+    };
+    let rec = store
+        .recording(id)
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| ProtocolError::new(ErrorCode::UnknownRecording, "no such recording"))?;
+    if matches!(
+        rec.state,
+        RecordingState::Recording | RecordingState::Finalizing
+    ) {
+        return Err(ProtocolError::new(
+            ErrorCode::Busy,
+            "the recording is still being written; stop it first",
+        ));
+    }
+    let peers: Vec<String> = store
+        .session_members(rec.session_id)
+        .map_err(|e| internal(&e))?
+        .into_iter()
+        .filter(|m| m.invite_id == invite)
+        .map(|m| m.peer)
+        .collect();
+    let dir = root.join(&rec.dir);
+    let mut out = Erased::default();
+    for f in store.files(id).map_err(|e| internal(&e))? {
+        if f.peer.is_empty() || !peers.contains(&f.peer) {
+            continue;
+        }
+        let path = dir.join(&f.file_name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(internal(&format!("{}: {e}", path.display()))),
+        }
+        store.remove_file(&f.id).map_err(|e| internal(&e))?;
+        out.files += 1;
+        out.bytes += f.bytes.max(0) as u64;
+    }
+    out.events = store
+        .delete_events_of(id, &peers)
+        .map_err(|e| internal(&e))?;
+    for ext in ["mp4", "webm"] {
+        let _ = std::fs::remove_file(dir.join(format!("export.{ext}")));
+    }
+    write_manifest(store, root, id);
+    Ok(out)
 }
 
 /// Deletes the recordings that are past their course's retention: their files, folder and

@@ -249,6 +249,16 @@ async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolEr
                 })
                 .map_err(catalogue)?;
         }
+        store
+            .add_session_member(&lectern_store::SessionMember {
+                session_id: session.id,
+                peer: peer.to_string(),
+                invite_id: invite.id.clone(),
+                name: name.clone(),
+                role: invite.role.as_str().to_string(),
+                joined_at_ms: now,
+            })
+            .map_err(catalogue)?;
         crate::audit::log(
             &store,
             &invite,

@@ -37,7 +37,8 @@ pub struct Schedule {
     pub ends_at: Option<i64>,
 }
 
-fn check_edit(e: &CourseEdit) -> Result<()> {
+/// Checks a course's settings without changing anything.
+pub fn check_course_edit(e: &CourseEdit) -> Result<()> {
     if let Some(t) = &e.title {
         if t.trim().is_empty() || t.chars().count() > 200 {
             return Err(StoreError::Invalid(
@@ -64,7 +65,7 @@ fn check_edit(e: &CourseEdit) -> Result<()> {
 impl Store {
     /// Changes a course's settings. `false` when there is no such course.
     pub fn edit_course(&self, id: &str, e: &CourseEdit) -> Result<bool> {
-        check_edit(e)?;
+        check_course_edit(e)?;
         if self.course_details(id)?.is_none() {
             return Ok(false);
         }

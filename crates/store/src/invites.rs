@@ -152,6 +152,17 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("invite vanished after insert".into()))
     }
 
+    /// Creates several invites, all or none.
+    pub fn create_invites(&self, new: &[NewInvite]) -> Result<Vec<Invite>> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out = Vec::with_capacity(new.len());
+        for n in new {
+            out.push(self.create_invite(n)?);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// An invite by id.
     pub fn invite(&self, id: &str) -> Result<Option<Invite>> {
         Ok(self
@@ -294,5 +305,20 @@ mod tests {
         assert!(s.revoke_invite(&i.id).unwrap());
         assert!(s.invite(&i.id).unwrap().unwrap().is_revoked());
         assert!(!s.revoke_invite("nope").unwrap());
+
+        // All or none.
+        let before = s.invites(None).unwrap().len();
+        let mut bad = new(Some(&c.id), Role::Participant);
+        bad.email = "nope".into();
+        assert!(s
+            .create_invites(&[new(Some(&c.id), Role::Participant), bad])
+            .is_err());
+        assert_eq!(s.invites(None).unwrap().len(), before);
+        assert_eq!(
+            s.create_invites(&[new(Some(&c.id), Role::Participant)])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

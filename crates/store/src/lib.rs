@@ -143,6 +143,19 @@ const MIGRATIONS: &[&str] = &[
         data       TEXT NOT NULL DEFAULT '{}'
      );
      CREATE INDEX session_event_session ON session_event(session_id, at_ms);",
+    // 5: who each connection of a session was (so a person's recorded contributions can be
+    //    found and erased), and which connection published each recorded file.
+    "CREATE TABLE session_member (
+        session_id   TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+        peer         TEXT NOT NULL,
+        invite_id    TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        joined_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (session_id, peer)
+     );
+     CREATE INDEX session_member_invite ON session_member(invite_id);
+     ALTER TABLE recording_file ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
 ];
 
 mod courses;

@@ -40,6 +40,17 @@ pub struct SessionEvent {
     pub data: String,
 }
 
+/// One connection of a person to a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMember {
+    pub session_id: SessionId,
+    pub peer: String,
+    pub invite_id: String,
+    pub name: String,
+    pub role: String,
+    pub joined_at_ms: i64,
+}
+
 /// Filters of the audit log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -120,6 +131,43 @@ impl Store {
                 name: r.get(2)?,
                 session_id: r.get(3)?,
                 notice: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Remembers who a connection to a session was.
+    pub fn add_session_member(&self, m: &SessionMember) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO session_member
+                (session_id, peer, invite_id, name, role, joined_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                m.session_id.to_string(),
+                m.peer,
+                m.invite_id,
+                m.name,
+                m.role,
+                m.joined_at_ms
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The connections of a session, in the order they joined.
+    pub fn session_members(&self, session: SessionId) -> Result<Vec<SessionMember>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT peer, invite_id, name, role, joined_at_ms FROM session_member
+             WHERE session_id = ?1 ORDER BY joined_at_ms, rowid",
+        )?;
+        let rows = stmt.query_map(params![session.to_string()], |r| {
+            Ok(SessionMember {
+                session_id: session,
+                peer: r.get(0)?,
+                invite_id: r.get(1)?,
+                name: r.get(2)?,
+                role: r.get(3)?,
+                joined_at_ms: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

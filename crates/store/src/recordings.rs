@@ -117,6 +117,8 @@ pub struct RecordingFile {
     pub duration_ms: Option<i64>,
     pub bytes: i64,
     pub state: RecordingState,
+    /// The publisher's connection (a peer id; empty for files recorded before schema 5).
+    pub peer: String,
 }
 
 /// A new file, as the recorder opens it.
@@ -126,6 +128,8 @@ pub struct NewFile<'a> {
     pub recording_id: RecordingId,
     pub kind: FileKind,
     pub publisher: &'a str,
+    /// The publisher's connection (a peer id).
+    pub peer: &'a str,
     pub file_name: &'a str,
     pub mime: &'a str,
     pub tracks: &'a str,
@@ -154,7 +158,7 @@ pub struct LibraryEntry {
 const RECORDING_COLUMNS: &str =
     "id, session_id, state, started_at_ms, stopped_at_ms, duration_ms, error, dir";
 const FILE_COLUMNS: &str = "id, recording_id, kind, publisher, file_name, mime, tracks, start_ms,
-     duration_ms, bytes, state";
+     duration_ms, bytes, state, peer";
 
 fn parse<T: FromStr>(what: &str, s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|_| {
@@ -192,6 +196,7 @@ fn file_row(r: &Row<'_>) -> rusqlite::Result<RecordingFile> {
         duration_ms: r.get(8)?,
         bytes: r.get(9)?,
         state: parse("state", r.get(10)?)?,
+        peer: r.get(11)?,
     })
 }
 
@@ -294,8 +299,8 @@ impl Store {
     pub fn add_file(&self, f: &NewFile<'_>) -> Result<()> {
         self.conn.execute(
             "INSERT INTO recording_file
-                (id, recording_id, kind, publisher, file_name, mime, tracks, start_ms, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recording')",
+                (id, recording_id, kind, publisher, file_name, mime, tracks, start_ms, state, peer)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'recording', ?9)",
             params![
                 f.id,
                 f.recording_id.to_string(),
@@ -304,7 +309,8 @@ impl Store {
                 f.file_name,
                 f.mime,
                 f.tracks,
-                f.start_ms
+                f.start_ms,
+                f.peer
             ],
         )?;
         Ok(())
@@ -330,6 +336,19 @@ impl Store {
         self.conn
             .execute("DELETE FROM recording_file WHERE id = ?1", params![id])?;
         Ok(())
+    }
+
+    /// Deletes a recording's timed events whose data names one of `peers` (`"peer": …`).
+    pub fn delete_events_of(&self, recording: RecordingId, peers: &[String]) -> Result<usize> {
+        let mut n = 0;
+        for p in peers {
+            n += self.conn.execute(
+                "DELETE FROM recording_event
+                 WHERE recording_id = ?1 AND json_valid(data) AND json_extract(data, '$.peer') = ?2",
+                params![recording.to_string(), p],
+            )?;
+        }
+        Ok(n)
     }
 
     /// A recording's files, in timeline order.
@@ -404,6 +423,7 @@ mod tests {
             recording_id: id,
             kind: FileKind::Camera,
             publisher: "Ana",
+            peer: "p1",
             file_name: "camera-1.webm",
             mime: "video/webm",
             tracks: "[]",
@@ -438,6 +458,7 @@ mod tests {
             recording_id: id,
             kind: FileKind::Screen,
             publisher: "Ana",
+            peer: "p1",
             file_name: "screen-1.webm",
             mime: "video/webm",
             tracks: "[]",

@@ -36,16 +36,47 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<Response> {
+    let body: &[u8] = &[];
+    let has_body = matches!(method, "POST" | "PUT" | "PATCH");
+    send(addr, method, path, headers, has_body.then_some(("", body))).await
+}
+
+/// Like [`request`], with a body of `content_type`.
+pub async fn request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: &[u8],
+) -> anyhow::Result<Response> {
+    send(addr, method, path, headers, Some((content_type, body))).await
+}
+
+async fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> anyhow::Result<Response> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
-    if method == "POST" {
-        req.push_str("Content-Length: 0\r\n");
+    if let Some((ctype, body)) = body {
+        if !ctype.is_empty() {
+            req.push_str(&format!("Content-Type: {ctype}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await?;
+    let mut bytes = req.into_bytes();
+    if let Some((_, body)) = body {
+        bytes.extend_from_slice(body);
+    }
+    s.write_all(&bytes).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
     parse(&raw)
