@@ -151,13 +151,37 @@ fn iptables(op: &str, port: u16) -> anyhow::Result<()> {
 }
 
 impl TestServer {
+    /// A signalling connection that joined the demo session with the shared key of `role`,
+    /// choosing `name` (holders of a shared key are told apart by connection).
+    pub async fn join(
+        &self,
+        role: Role,
+        name: &str,
+    ) -> anyhow::Result<(lectern_testkit::Signal, lectern_proto::Joined)> {
+        lectern_testkit::Signal::join(&self.ws_url(), self.session.id, &self.key(role), name).await
+    }
+
+    /// A person of their own: a personal invite of `role` named `name`, and its key (join with
+    /// [`TestServer::join_with`] as often as needed: each time it is the same person).
+    pub fn person(&self, role: Role, name: &str) -> String {
+        self.invite(role, name, |_| {})
+    }
+
+    /// A signalling connection that joined the demo session with `key`.
+    pub async fn join_with(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<(lectern_testkit::Signal, lectern_proto::Joined)> {
+        lectern_testkit::Signal::join(&self.ws_url(), self.session.id, key, "").await
+    }
+
     /// A headless participant in the demo session.
     pub async fn viewer(
         &self,
         opts: lectern_testkit::ViewerOptions,
     ) -> anyhow::Result<lectern_testkit::Viewer> {
-        let s = &self.session;
-        lectern_testkit::Viewer::join(&self.ws_url(), s.id, &s.participant_key, opts).await
+        let key = self.key(Role::Participant);
+        lectern_testkit::Viewer::join(&self.ws_url(), self.session.id, &key, opts).await
     }
 
     /// A headless facilitator publishing in the demo session.
@@ -165,7 +189,7 @@ impl TestServer {
         &self,
         opts: lectern_testkit::PublisherOptions,
     ) -> anyhow::Result<lectern_testkit::Publisher> {
-        let s = &self.session;
-        lectern_testkit::Publisher::start(&self.ws_url(), s.id, &s.facilitator_key, opts).await
+        let key = self.key(Role::Facilitator);
+        lectern_testkit::Publisher::start(&self.ws_url(), self.session.id, &key, opts).await
     }
 }

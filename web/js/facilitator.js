@@ -1,135 +1,17 @@
-// The facilitator page: preview camera and microphone, go live, share the screen, end the session.
+// The facilitator page: preview camera and microphone, go live, share the screen, record, end the
+// session; the participant list with moderation (stage, mute, hands, removal), chat and Q&A; the
+// stage speaker's video and sound (played here, where the echo canceller hears it).
 
 import { LecternClient } from './protocol.js';
 import { readPageLink } from './links.js';
-import { applyStrings, byId, format, pageState, playStream, plural, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
+import { byId, pageState, playStream, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
 import { DeviceLists, getTrack, mediaErrorKind } from './devices.js';
+import { ChatPanel, PeopleList, QuestionsPanel } from './social.js';
+import { has, initI18n, mountLanguageSwitch, onLanguageChange, t, tn } from './i18n.js';
 
-const STRINGS = {
-  pageTitle: '{title} · Facilitate · lectern',
-  pageTitleDefault: 'Facilitate · lectern',
-  pageTitleAlert: 'Recording failed · {title}',
-  heading: 'Facilitator',
-  skipToControls: 'Skip to controls',
-  previewHeading: 'Preview',
-  controlsHeading: 'Broadcast controls',
-  cameraTile: 'Your camera',
-  screenTile: 'Your screen',
-  cameraPlaceholder: 'Camera is off',
-  screenPlaceholder: 'You are not sharing your screen',
-  controls: {
-    goLive: 'Go live',
-    goingLive: 'Going live…',
-    isLive: 'You are live',
-    muteMic: 'Mute mic',
-    unmuteMic: 'Unmute',
-    cameraOff: 'Camera off',
-    cameraOn: 'Camera on',
-    shareScreen: 'Share screen',
-    stopSharing: 'Stop sharing',
-    endSession: 'End session',
-    startRecording: 'Start recording',
-    startingRecording: 'Starting recording…',
-    stopRecording: 'Stop recording',
-  },
-  recording: {
-    indicator: 'Recording',
-    started: 'Recording started. Everything you broadcast is now recorded.',
-    stopped: 'Recording stopped.',
-    failed: 'Recording failed: {message}. Nothing is being recorded. Fix the problem, then press “Start recording” to try again.',
-    failedNoReason: 'Recording failed. Nothing is being recorded. Press “Start recording” to try again.',
-    incomplete: 'Recording problem: {message}',
-    notSent: 'You are offline, so the recording could not be started or stopped. Try again once reconnected.',
-  },
-  chapter: {
-    label: 'New chapter in the recording',
-    placeholder: 'Chapter title, e.g. “Risk indicators”',
-    add: 'Mark chapter',
-    added: 'Chapter “{title}” marked in the recording.',
-  },
-  confirm: {
-    text: 'End this session for everyone? Participants will be disconnected and the session cannot be restarted.',
-    yes: 'End for everyone',
-    no: 'Keep the session going',
-  },
-  devices: {
-    heading: 'Devices',
-    camera: 'Camera',
-    microphone: 'Microphone',
-    request: 'Allow camera and microphone',
-    none: 'None available',
-    unnamedCamera: 'Camera {n}',
-    unnamedMicrophone: 'Microphone {n}',
-  },
-  publishing: {
-    heading: 'Broadcasting',
-    sources: { camera: 'Camera', microphone: 'Microphone', screen: 'Screen' },
-    onAir: '{source}: on air',
-    muted: '{source}: on air, muted',
-    videoOff: '{source}: on air, camera off',
-    off: '{source}: not broadcasting',
-  },
-  participants: {
-    heading: 'Participants',
-    count: { one: '1 participant', other: '{n} participants' },
-    empty: 'Nobody has joined yet.',
-  },
-  connection: {
-    idle: 'Not connected',
-    connecting: 'Connecting',
-    connected: 'Connected',
-    reconnecting: 'Reconnecting',
-    closed: 'Disconnected',
-  },
-  state: {
-    connecting: 'Connecting to the session…',
-    waiting: 'Not live yet. Check your camera and microphone, then press “Go live”.',
-    goingLive: 'Going live…',
-    live: 'You are live. Participants can see and hear you.',
-    liveElsewhere: 'The session is live.',
-    paused: 'Your broadcast is paused. Participants are waiting for you to come back.',
-    resuming: 'Resuming your broadcast…',
-    pausedPressGoLive: 'Your broadcast is paused. Press “Go live” to resume it; participants are waiting.',
-    reconnecting: 'Connection lost. Reconnecting… Participants see that you are reconnecting.',
-    ended: 'This session has ended. You can close this page.',
-    error: 'Something went wrong.',
-  },
-  errors: {
-    noKey: 'This link is incomplete: it has no facilitator key. Open the full facilitator link printed by the server.',
-    bad_key: 'This facilitator link is not valid for this session. Check that you opened the full link printed by the server.',
-    unknown_session: 'There is no such session. Check the link.',
-    session_over: 'This session has already ended.',
-    unsupported_version: 'This page is out of date. Reload it to get the current version.',
-    replaced: 'The session was opened as facilitator somewhere else (another tab or device), so this page was disconnected.',
-    too_large: 'The connection was closed because a message was too large. Reload the page.',
-    connect_failed: 'Could not connect to the server.',
-    notFacilitator: 'This is a participant link. To watch, open it at the watch page instead.',
-    unsupported_codec: 'Your browser offered no video or audio format the server can relay. Try a current Chrome, Firefox or Safari.',
-    bad_sdp: 'The server could not use your media settings. Try again, or reload the page.',
-    bad_track: 'The server refused the broadcast setup. Try again, or reload the page.',
-    busy: 'The server is busy. Retrying in a moment…',
-    internal: 'The server ran into a problem. Try again.',
-    ice_failed: 'The media connection to the server failed. Reconnecting…',
-    publish_failed: 'Could not start broadcasting. Try again.',
-    generic: 'Something went wrong: {message}',
-    endNotSent: 'You are offline, so the session could not be ended. Try again once reconnected.',
-  },
-  media: {
-    insecure: 'Camera and microphone need a secure connection (https). Ask the organiser for an https link.',
-    unsupported: 'This browser cannot capture a camera or microphone.',
-    denied: 'Camera and microphone access was blocked. Allow it in your browser’s site settings, then press “Allow camera and microphone”.',
-    notFound: 'No camera or microphone was found. Connect one, then press “Allow camera and microphone”.',
-    busy: 'Your camera or microphone is in use by another application. Close it, then press “Allow camera and microphone”.',
-    failed: 'Could not start your camera or microphone.',
-    switchFailed: 'Could not switch to that device. It may be in use by another application.',
-    cameraLost: 'Your camera stopped. Choose another camera in Devices.',
-    microphoneLost: 'Your microphone stopped. Choose another microphone in Devices.',
-    nothingToPublish: 'There is nothing to broadcast yet: allow your camera or microphone, or share your screen.',
-    screenUnsupported: 'Screen sharing is not supported in this browser.',
-    screenFailed: 'Could not share your screen.',
-    resumed: 'Welcome back: your broadcast has resumed.',
-  },
-};
+await initI18n();
+mountLanguageSwitch();
+
 
 /** @typedef {import('./protocol.js').Source} Source */
 
@@ -166,9 +48,10 @@ const el = {
     microphone: byId('badge-microphone'),
     screen: byId('badge-screen'),
   },
-  participantCount: byId('participant-count'),
-  participantList: byId('participant-list'),
-  participantsEmpty: byId('participants-empty'),
+  speakerTile: byId('speaker-tile'),
+  speakerVideo: /** @type {HTMLVideoElement} */ (byId('speaker-video')),
+  speakerAudio: /** @type {HTMLAudioElement} */ (byId('speaker-audio')),
+  speakerName: byId('speaker-name'),
 };
 
 // ----- state -------------------------------------------------------------------------------------
@@ -203,10 +86,15 @@ const ui = {
   /** @type {import('./protocol.js').RecordingState} the state last shown */
   recordingShown: 'off',
   /** The page title without alerts. */
-  title: STRINGS.pageTitleDefault,
+  title: t('facilitate.pageTitleDefault'),
 };
 
 const recordingIndicator = new RecordingIndicator(el.recordingIndicator);
+const people = new PeopleList(client, { list: byId('people-list'), count: byId('people-count'), empty: byId('people-empty'), moderate: true });
+const chat = new ChatPanel(client);
+const questions = new QuestionsPanel(client, { moderate: true });
+/** The stage speaker's media playing here, by kind. @type {{video: string | null, audio: string | null}} */
+const speaker = { video: null, audio: null };
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let recordingPendingTimer;
 /** How long a start or stop may go unanswered before the button is enabled again. */
@@ -214,7 +102,7 @@ const RECORDING_PENDING_MS = 10_000;
 
 const devices = new DeviceLists(
   { camera: el.cameraSelect, microphone: el.micSelect },
-  { none: STRINGS.devices.none, camera: STRINGS.devices.unnamedCamera, microphone: STRINGS.devices.unnamedMicrophone },
+  { none: t('facilitate.devices.none'), camera: t('facilitate.devices.unnamedCamera'), microphone: t('facilitate.devices.unnamedMicrophone') },
   (source, deviceId) => switchDevice(source, deviceId),
 );
 
@@ -226,21 +114,21 @@ function render() {
 
   const connection = client.connectionState;
   el.connection.dataset.connection = connection;
-  el.connection.textContent = STRINGS.connection[connection] ?? connection;
+  el.connection.textContent = t(`facilitate.connection.${connection}`);
 
   const over = state === 'ended' || state === 'error';
   const hasMedia = Boolean(local.camera || local.microphone || local.screen);
 
   el.goLive.disabled = over || ui.live || ui.goingLive || !hasMedia;
-  el.goLive.textContent = ui.live ? STRINGS.controls.isLive : ui.goingLive ? STRINGS.controls.goingLive : STRINGS.controls.goLive;
+  el.goLive.textContent = ui.live ? t('facilitate.controls.isLive') : ui.goingLive ? t('facilitate.controls.goingLive') : t('facilitate.controls.goLive');
   el.goLive.dataset.live = String(ui.live);
 
   el.muteMic.disabled = over || !local.microphone;
-  setToggle(el.muteMic, ui.micMuted, ui.micMuted ? STRINGS.controls.unmuteMic : STRINGS.controls.muteMic);
+  setToggle(el.muteMic, ui.micMuted, ui.micMuted ? t('facilitate.controls.unmuteMic') : t('facilitate.controls.muteMic'));
   el.toggleCamera.disabled = over || !local.camera;
-  setToggle(el.toggleCamera, ui.cameraOff, ui.cameraOff ? STRINGS.controls.cameraOn : STRINGS.controls.cameraOff);
+  setToggle(el.toggleCamera, ui.cameraOff, ui.cameraOff ? t('facilitate.controls.cameraOn') : t('facilitate.controls.cameraOff'));
   el.shareScreen.disabled = over || !canShareScreen();
-  setToggle(el.shareScreen, Boolean(local.screen), local.screen ? STRINGS.controls.stopSharing : STRINGS.controls.shareScreen);
+  setToggle(el.shareScreen, Boolean(local.screen), local.screen ? t('facilitate.controls.stopSharing') : t('facilitate.controls.shareScreen'));
   el.endSession.disabled = over || client.role !== 'facilitator';
   if (over) showConfirm(false);
 
@@ -252,7 +140,43 @@ function render() {
   el.stage.dataset.screen = local.screen ? 'on' : 'off';
 
   renderBadges();
-  renderParticipants();
+  const connected = client.connectionState === 'connected' && !over;
+  chat.setEnabled(connected);
+  questions.setEnabled(connected);
+  people.render();
+  renderSpeaker();
+}
+
+/** The stage speaker's tile: their name and affiliation while their video plays. */
+function renderSpeaker() {
+  const track = speaker.video ? client.tracks.get(speaker.video) : null;
+  const who = track ? client.participants.get(track.publisher) : null;
+  el.speakerTile.hidden = !speaker.video;
+  const name = who ? [who.name, who.affiliation].filter(Boolean).join(' · ') : '';
+  if (el.speakerName.textContent !== name) el.speakerName.textContent = name;
+}
+
+/**
+ * Media from the session: the stage speaker's camera and microphone. Their sound plays here by
+ * default, so that the room hears them through this device and its echo canceller sees it.
+ * @param {import('./protocol.js').MediaInfo} media
+ */
+async function showMedia(media) {
+  const kind = media.kind === 'audio' ? 'audio' : 'video';
+  const target = kind === 'audio' ? el.speakerAudio : el.speakerVideo;
+  if (media.removed || !media.stream) {
+    if (speaker[kind] === media.trackId) {
+      speaker[kind] = null;
+      target.srcObject = null;
+    }
+    render();
+    return;
+  }
+  const publisher = client.tracks.get(media.trackId)?.publisher;
+  if (!publisher || publisher === client.peer) return;
+  speaker[kind] = media.trackId;
+  render();
+  await playStream(target, media.stream);
 }
 
 /** The record button, the top bar indicator and the failure alert. @param {boolean} over */
@@ -261,8 +185,8 @@ function renderRecording(over) {
   const connected = client.connectionState === 'connected' && client.role === 'facilitator';
   const active = rec.state === 'on' || rec.state === 'starting';
   const label = rec.state === 'starting'
-    ? STRINGS.controls.startingRecording
-    : rec.state === 'on' ? STRINGS.controls.stopRecording : STRINGS.controls.startRecording;
+    ? t('facilitate.controls.startingRecording')
+    : rec.state === 'on' ? t('facilitate.controls.stopRecording') : t('facilitate.controls.startRecording');
   setToggle(el.recordToggle, active, label);
   el.recordToggle.disabled = over || !connected || rec.state === 'starting' || ui.recordingPending;
   el.recordToggle.dataset.recording = rec.state;
@@ -271,7 +195,7 @@ function renderRecording(over) {
   const alert = over ? '' : ui.recordingAlert;
   showMessage(el.recordingMessage, alert, 'error');
   // Also in the tab's title, for a facilitator looking at another tab (their slides).
-  const title = alert ? format(STRINGS.pageTitleAlert, { title: ui.title }) : ui.title;
+  const title = alert ? t('facilitate.pageTitleAlert', { title: ui.title }) : ui.title;
   if (document.title !== title) document.title = title;
 }
 
@@ -279,14 +203,14 @@ function renderRecording(over) {
 function statusText(state) {
   switch (state) {
     case 'error': return ui.pageError ?? errorText(client.fatalError);
-    case 'waiting': return ui.goingLive ? STRINGS.state.goingLive : STRINGS.state.waiting;
+    case 'waiting': return ui.goingLive ? t('facilitate.state.goingLive') : t('facilitate.state.waiting');
     case 'live':
-      if (ui.live) return STRINGS.state.live;
-      return ui.resume || ui.goingLive ? STRINGS.state.resuming : STRINGS.state.liveElsewhere;
+      if (ui.live) return t('facilitate.state.live');
+      return ui.resume || ui.goingLive ? t('facilitate.state.resuming') : t('facilitate.state.liveElsewhere');
     case 'paused':
-      if (ui.live || ui.goingLive) return STRINGS.state.resuming;
-      return ui.resume && !ui.mediaReady ? STRINGS.state.paused : STRINGS.state.pausedPressGoLive;
-    default: return STRINGS.state[state];
+      if (ui.live || ui.goingLive) return t('facilitate.state.resuming');
+      return ui.resume && !ui.mediaReady ? t('facilitate.state.paused') : t('facilitate.state.pausedPressGoLive');
+    default: return t(`facilitate.state.${state}`);
   }
 }
 
@@ -294,7 +218,7 @@ function renderBadges() {
   const published = new Set(client.publishedSources);
   for (const source of /** @type {Source[]} */ (['camera', 'microphone', 'screen'])) {
     const badge = el.badges[source];
-    const name = STRINGS.publishing.sources[source];
+    const name = t(`facilitate.publishing.sources.${source}`);
     let key = 'off';
     if (published.has(source)) {
       key = 'onAir';
@@ -303,30 +227,15 @@ function renderBadges() {
     }
     badge.dataset.on = String(key !== 'off');
     badge.dataset.muted = String(key === 'muted' || key === 'videoOff');
-    badge.textContent = format(STRINGS.publishing[key], { source: name });
+    badge.textContent = t(`facilitate.publishing.${key}`, { source: name });
   }
-}
-
-function renderParticipants() {
-  const people = [...client.participants.values()]
-    .filter((p) => p.role === 'participant' && p.peer !== client.peer)
-    .sort((a, b) => a.name.localeCompare(b.name));
-  el.participantCount.textContent = plural(STRINGS.participants.count, people.length);
-  el.participantsEmpty.hidden = people.length > 0;
-  const items = people.map((p) => {
-    const li = document.createElement('li');
-    li.textContent = p.name;
-    li.dataset.peer = p.peer;
-    return li;
-  });
-  el.participantList.replaceChildren(...items);
 }
 
 /** @param {import('./protocol.js').ErrorInfo | null} error */
 function errorText(error) {
-  if (!error) return STRINGS.state.error;
-  const known = /** @type {Record<string, string>} */ (STRINGS.errors)[error.code];
-  return known ?? format(STRINGS.errors.generic, { message: error.message || error.code });
+  if (!error) return t('facilitate.state.error');
+  if (has(`facilitate.errors.${error.code}`)) return t(`facilitate.errors.${error.code}`);
+  return t('facilitate.errors.generic', { message: error.message || error.code });
 }
 
 /** @param {string} text @param {'info' | 'warning' | 'error'} [tone] */
@@ -344,7 +253,7 @@ function canShareScreen() {
 async function acquireMedia() {
   el.requestMedia.hidden = true;
   if (!navigator.mediaDevices?.getUserMedia) {
-    say(window.isSecureContext ? STRINGS.media.unsupported : STRINGS.media.insecure, 'error');
+    say(window.isSecureContext ? t('facilitate.media.unsupported') : t('facilitate.media.insecure'), 'error');
     return;
   }
   /** @type {MediaStreamTrack | null} */ let camera = null;
@@ -372,7 +281,7 @@ async function acquireMedia() {
   ui.mediaReady = Boolean(camera || microphone);
   if (!camera && !microphone) {
     const kind = mediaErrorKind(failure);
-    say(STRINGS.media[kind] ?? STRINGS.media.failed, 'error');
+    say(has(`facilitate.media.${kind}`) ? t(`facilitate.media.${kind}`) : t('facilitate.media.failed'), 'error');
     el.requestMedia.hidden = false;
   } else {
     say('');
@@ -409,8 +318,8 @@ function setLocal(source, track) {
 function onTrackEnded(/** @type {Source} */ source, /** @type {MediaStreamTrack} */ track) {
   if (local[source] !== track) return;
   setLocal(source, null);
-  if (source === 'camera') say(STRINGS.media.cameraLost);
-  if (source === 'microphone') say(STRINGS.media.microphoneLost);
+  if (source === 'camera') say(t('facilitate.media.cameraLost'));
+  if (source === 'microphone') say(t('facilitate.media.microphoneLost'));
   if (source !== 'screen') devices.refresh(local);
 }
 
@@ -428,7 +337,7 @@ async function switchDevice(source, deviceId) {
       if (!track) setLocal(source, null);
     }
     if (!track) {
-      say(STRINGS.media.switchFailed);
+      say(t('facilitate.media.switchFailed'));
       await devices.refresh(local);
       return;
     }
@@ -448,14 +357,14 @@ async function toggleScreen() {
     return;
   }
   if (!canShareScreen()) {
-    say(STRINGS.media.screenUnsupported);
+    say(t('facilitate.media.screenUnsupported'));
     return;
   }
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
   } catch (err) {
-    if (mediaErrorKind(err) !== 'denied') say(STRINGS.media.screenFailed); // denied: the user cancelled
+    if (mediaErrorKind(err) !== 'denied') say(t('facilitate.media.screenFailed')); // denied: the user cancelled
     return;
   }
   const track = stream.getVideoTracks()[0];
@@ -494,7 +403,7 @@ function stopAllMedia() {
 
 async function goLive() {
   if (!local.camera && !local.microphone && !local.screen) {
-    say(STRINGS.media.nothingToPublish);
+    say(t('facilitate.media.nothingToPublish'));
     return;
   }
   ui.goingLive = true;
@@ -502,7 +411,7 @@ async function goLive() {
   try {
     await client.publish({ camera: local.camera, microphone: local.microphone, screen: local.screen });
     ui.live = true;
-    if (ui.resume) say(STRINGS.media.resumed, 'info');
+    if (ui.resume) say(t('facilitate.media.resumed'), 'info');
   } catch (err) {
     onPublishError(err);
   } finally {
@@ -522,7 +431,7 @@ function onPublishError(err) {
   const code = err && typeof err === 'object' && 'code' in err ? String(err.code) : 'publish_failed';
   // Server refusals arrive as `error` events too; show local failures here.
   if (err && typeof err === 'object' && 'local' in err && err.local === false) return;
-  say(/** @type {Record<string, string>} */ (STRINGS.errors)[code] ?? STRINGS.errors.publish_failed, 'error');
+  say(has(`facilitate.errors.${code}`) ? t(`facilitate.errors.${code}`) : t('facilitate.errors.publish_failed'), 'error');
 }
 
 // ----- ending the session ------------------------------------------------------------------------
@@ -536,7 +445,7 @@ function showConfirm(open) {
 
 function confirmEnd() {
   if (!client.endSession()) {
-    say(STRINGS.errors.endNotSent);
+    say(t('facilitate.errors.endNotSent'));
     return;
   }
   el.endConfirmYes.disabled = true;
@@ -555,7 +464,7 @@ function toggleRecording() {
   const on = client.recording.state === 'on';
   const sent = on ? client.stopRecording() : client.startRecording();
   if (!sent) {
-    say(STRINGS.recording.notSent);
+    say(t('facilitate.recording.notSent'));
     return;
   }
   ui.recordingPending = true;
@@ -576,14 +485,14 @@ function onRecording() {
   ui.recordingShown = rec.state;
   if (rec.state === 'failed') {
     ui.recordingAlert = rec.message
-      ? format(STRINGS.recording.failed, { message: rec.message.replace(/[.\s]+$/, '') })
-      : STRINGS.recording.failedNoReason;
+      ? t('facilitate.recording.failed', { message: rec.message.replace(/[.\s]+$/, '') })
+      : t('facilitate.recording.failedNoReason');
   } else if (rec.state === 'starting' || rec.state === 'on') {
     ui.recordingAlert = '';
   }
   if (rec.state !== previous) {
-    if (rec.state === 'on') el.recordingStatus.textContent = STRINGS.recording.started;
-    else if (rec.state === 'off' && previous === 'on') el.recordingStatus.textContent = STRINGS.recording.stopped;
+    if (rec.state === 'on') el.recordingStatus.textContent = t('facilitate.recording.started');
+    else if (rec.state === 'off' && previous === 'on') el.recordingStatus.textContent = t('facilitate.recording.stopped');
   }
   render();
 }
@@ -597,7 +506,7 @@ client.addEventListener('connection', () => {
 
 client.addEventListener('joined', () => {
   if (client.role !== 'facilitator') {
-    ui.pageError = STRINGS.errors.notFacilitator;
+    ui.pageError = t('facilitate.errors.notFacilitator');
     stopAllMedia();
     client.leave();
     render();
@@ -606,7 +515,7 @@ client.addEventListener('joined', () => {
   const info = client.sessionInfo;
   if (info?.title) {
     el.title.textContent = info.title;
-    ui.title = format(STRINGS.pageTitle, { title: info.title });
+    ui.title = t('facilitate.pageTitle', { title: info.title });
   }
   el.course.textContent = info?.course ?? '';
   el.course.hidden = !info?.course;
@@ -624,6 +533,17 @@ for (const type of ['participant_joined', 'participant_left', 'session_state', '
 
 client.addEventListener('session_ended', onSessionOver);
 
+client.addEventListener('joined', () => {
+  chat.reset();
+  questions.reset();
+});
+client.addEventListener('chat', () => chat.render());
+client.addEventListener('question', () => questions.render());
+client.addEventListener('participant_updated', render);
+client.addEventListener('media', (event) => {
+  showMedia(/** @type {CustomEvent<import('./protocol.js').MediaInfo>} */ (event).detail);
+});
+
 client.addEventListener('error', (event) => {
   const error = /** @type {CustomEvent<import('./protocol.js').ErrorInfo>} */ (event).detail;
   if (error.fatal) {
@@ -631,8 +551,9 @@ client.addEventListener('error', (event) => {
     return;
   }
   if (error.code === 'publish_failed') return; // shown by onPublishError
+  if (chat.onError(error) || questions.onError(error)) return;
   if (error.code === 'recording_failed') {
-    ui.recordingAlert = format(STRINGS.recording.incomplete, { message: error.message || error.code });
+    ui.recordingAlert = t('facilitate.recording.incomplete', { message: error.message || error.code });
     render();
     return;
   }
@@ -651,13 +572,19 @@ el.chapterForm.addEventListener('submit', (event) => {
   const title = el.chapterTitle.value.trim();
   if (!title) return;
   if (!client.addChapter(title)) {
-    say(STRINGS.recording.notSent);
+    say(t('facilitate.recording.notSent'));
     return;
   }
   el.chapterTitle.value = '';
-  el.recordingStatus.textContent = format(STRINGS.chapter.added, { title });
+  el.recordingStatus.textContent = t('facilitate.chapter.added', { title });
 });
 el.requestMedia.addEventListener('click', acquireMedia);
+onLanguageChange(() => {
+  ui.title = client.sessionInfo?.title ? t('facilitate.pageTitle', { title: client.sessionInfo.title }) : t('facilitate.pageTitleDefault');
+  chat.reset();
+  questions.render();
+  render();
+});
 el.endSession.addEventListener('click', () => {
   showConfirm(true);
   el.endConfirmNo.focus();
@@ -675,11 +602,10 @@ el.endConfirm.addEventListener('keydown', (event) => {
 });
 
 function start() {
-  applyStrings(document, STRINGS);
-  ui.title = STRINGS.pageTitleDefault;
+  ui.title = t('facilitate.pageTitleDefault');
   document.title = ui.title;
   if (!link.session || !link.key) {
-    ui.pageError = STRINGS.errors.noKey;
+    ui.pageError = t('facilitate.errors.noKey');
     render();
     return;
   }

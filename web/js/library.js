@@ -1,32 +1,13 @@
 // The library page: every recording, by course and session, with links to play them.
 
+import { byId } from './ui.js';
 import { authHeaders, keyFragment } from './links.js';
-import { applyStrings, byId, format } from './ui.js';
 import { formatDuration } from './timeline.js';
+import { formatDate, has, initI18n, mountLanguageSwitch, onLanguageChange, t, tn } from './i18n.js';
 
-const STRINGS = {
-  pageTitle: 'Recordings · lectern',
-  skipToContent: 'Skip to the recordings',
-  heading: 'Recordings',
-  loading: 'Loading the recordings…',
-  retry: 'Try again',
-  summary: { one: '1 recording', other: '{n} recordings' },
-  empty: 'No recordings yet. A facilitator starts one with “Start recording” during a live session.',
-  error: 'The recordings could not be loaded: {detail}',
-  untitledCourse: 'Untitled course',
-  untitledSession: 'Untitled session',
-  unknownDate: 'Unknown date',
-  playLabel: 'Play the recording of {when}',
-  noDuration: '–:––:––',
-  states: {
-    recording: 'Recording',
-    finalizing: 'Finalizing',
-    ready: 'Ready',
-    recovered: 'Recovered after an interruption',
-    failed: 'Failed',
-  },
-  failedNoReason: 'No reason was given.',
-};
+await initI18n();
+mountLanguageSwitch();
+
 
 /**
  * @typedef {object} LibraryRecording
@@ -44,13 +25,6 @@ const el = {
   retry: /** @type {HTMLButtonElement} */ (byId('retry')),
 };
 
-const dateFormat = (() => {
-  try {
-    return new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  } catch {
-    return new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
-  }
-})();
 
 /** @param {'loading' | 'ready' | 'empty' | 'error'} state @param {string} text @param {'info' | 'error'} [tone] */
 function showStatus(state, text, tone = 'info') {
@@ -61,7 +35,7 @@ function showStatus(state, text, tone = 'info') {
 
 async function load() {
   el.retry.hidden = true;
-  showStatus('loading', STRINGS.loading);
+  showStatus('loading', t('library.loading'));
   let data;
   try {
     const response = await fetch('/api/library', { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
@@ -70,15 +44,19 @@ async function load() {
     if (!data || !Array.isArray(data.courses)) throw new Error('unexpected answer');
   } catch (err) {
     el.content.replaceChildren();
-    showStatus('error', format(STRINGS.error, { detail: err instanceof Error ? err.message : String(err) }), 'error');
+    showStatus('error', t('library.error', { detail: err instanceof Error ? err.message : String(err) }), 'error');
     el.retry.hidden = false;
     return;
   }
   render(data.courses);
 }
 
+/** @type {any[] | null} what was last shown, to redraw in another language */
+let lastCourses = null;
+
 /** @param {any[]} courses */
 function render(courses) {
+  lastCourses = courses;
   let count = 0;
   const sections = [];
   for (const course of courses) {
@@ -94,7 +72,7 @@ function render(courses) {
       const block = document.createElement('section');
       block.className = 'course-session';
       const h3 = document.createElement('h3');
-      h3.textContent = text(session.title) || STRINGS.untitledSession;
+      h3.textContent = text(session.title) || t('library.untitledSession');
       const list = document.createElement('ul');
       list.className = 'recording-list';
       list.append(...recordings.map(recordingItem));
@@ -105,7 +83,7 @@ function render(courses) {
     const section = document.createElement('section');
     section.className = 'course';
     const h2 = document.createElement('h2');
-    h2.textContent = text(course.title) || STRINGS.untitledCourse;
+    h2.textContent = text(course.title) || t('library.untitledCourse');
     section.append(h2, ...sessionBlocks);
     sections.push(section);
   }
@@ -113,14 +91,14 @@ function render(courses) {
     const empty = document.createElement('div');
     empty.className = 'empty-state';
     const p = document.createElement('p');
-    p.textContent = STRINGS.empty;
+    p.textContent = t('library.empty');
     empty.append(p);
     el.content.replaceChildren(empty);
     showStatus('empty', '');
     return;
   }
   el.content.replaceChildren(...sections);
-  showStatus('ready', format(count === 1 ? STRINGS.summary.one : STRINGS.summary.other, { n: count }));
+  showStatus('ready', tn('library.summary', count));
 }
 
 let itemCount = 0;
@@ -128,7 +106,7 @@ let itemCount = 0;
 /** @param {LibraryRecording} rec */
 function recordingItem(rec) {
   const li = document.createElement('li');
-  const when = typeof rec.started_at_ms === 'number' ? dateFormat.format(new Date(rec.started_at_ms)) : STRINGS.unknownDate;
+  const when = typeof rec.started_at_ms === 'number' ? formatDate(rec.started_at_ms) : t('library.unknownDate');
   const metaId = `rec-meta-${++itemCount}`;
 
   /** @type {HTMLElement} */
@@ -149,19 +127,19 @@ function recordingItem(rec) {
   meta.className = 'recording-meta';
   const duration = document.createElement('span');
   duration.className = 'recording-duration';
-  duration.textContent = typeof rec.duration_ms === 'number' ? formatDuration(rec.duration_ms) : STRINGS.noDuration;
+  duration.textContent = typeof rec.duration_ms === 'number' ? formatDuration(rec.duration_ms) : t('library.noDuration');
   if (typeof rec.duration_ms !== 'number') duration.setAttribute('aria-hidden', 'true');
   const badge = document.createElement('span');
   badge.className = 'state-badge';
   badge.dataset.state = rec.state;
-  badge.textContent = /** @type {Record<string, string>} */ (STRINGS.states)[rec.state] ?? rec.state;
+  badge.textContent = has(`library.states.${rec.state}`) ? t(`library.states.${rec.state}`) : rec.state;
   meta.append(duration, ' ', badge);
   li.append(title, meta);
 
   if (rec.state === 'failed') {
     const error = document.createElement('p');
     error.className = 'recording-error';
-    error.textContent = text(rec.error) || STRINGS.failedNoReason;
+    error.textContent = text(rec.error) || t('library.failedNoReason');
     li.append(error);
   }
   return li;
@@ -177,6 +155,9 @@ el.retry.addEventListener('click', () => {
   el.content.focus();
 });
 
-applyStrings(document, STRINGS);
-document.title = STRINGS.pageTitle;
+document.title = t('library.pageTitle');
+onLanguageChange(() => {
+  document.title = t('library.pageTitle');
+  if (lastCourses) render(lastCourses);
+});
 load();

@@ -1,8 +1,9 @@
-// Session links: `/facilitate/<session-id>#k=<key>` and `/watch/<session-id>#k=<key>`.
+// Session links: `/facilitate/<session-id>#k=<key>`, `/watch/<session-id>#k=<key>` and
+// `/display/<session-id>#k=<key>` (the classroom's projector).
 // The key lives in the fragment so that it never reaches the server's logs or a Referer header.
 // No DOM access here.
 
-/** @typedef {'facilitator' | 'participant'} Role */
+/** @typedef {'facilitator' | 'participant' | 'room_display'} Role */
 
 /**
  * @typedef {object} SessionLink
@@ -11,7 +12,7 @@
  * @property {string} key           the key from `#k=` ('' if missing)
  */
 
-const PATH_BY_ROLE = /** @type {const} */ ({ facilitator: 'facilitate', participant: 'watch' });
+const PATH_BY_ROLE = /** @type {const} */ ({ facilitator: 'facilitate', participant: 'watch', room_display: 'display' });
 
 /**
  * The value of `k` in a fragment such as `#k=abc` or `#foo=1&k=abc`.
@@ -92,6 +93,7 @@ function roleFromPath(pathname) {
   const first = pathname.split('/').filter(Boolean)[0];
   if (first === PATH_BY_ROLE.facilitator) return 'facilitator';
   if (first === PATH_BY_ROLE.participant) return 'participant';
+  if (first === PATH_BY_ROLE.room_display) return 'room_display';
   return null;
 }
 

@@ -1,91 +1,16 @@
-// The participant page: join with a name, then watch the facilitator's camera and screen.
+// The participant page: read the recording notice, join with a name (accepting or declining the
+// notice), then watch the facilitator's camera and screen and the speaker on stage; chat, ask
+// and upvote questions, raise a hand, and publish camera and microphone when brought on stage.
 
-import { LecternClient } from './protocol.js';
+import { LecternClient, NOTICE_VERSION } from './protocol.js';
+import { ChatPanel, PeopleList, QuestionsPanel } from './social.js';
+import { mediaErrorKind } from './devices.js';
 import { readPageLink } from './links.js';
-import { applyStrings, byId, format, pageState, playStream, plural, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
+import { byId, pageState, playStream, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
+import { has, initI18n, mountLanguageSwitch, onLanguageChange, t, tn } from './i18n.js';
 
-const STRINGS = {
-  pageTitle: '{title} · lectern',
-  pageTitleDefault: 'Watch · lectern',
-  heading: 'Live session',
-  viewerHeading: 'Session video',
-  controlsHeading: 'Viewing controls',
-  cameraTile: 'Facilitator',
-  screenTile: 'Shared screen',
-  cameraPlaceholder: 'The facilitator’s camera is off',
-  screenPlaceholder: 'No screen is being shared',
-  join: {
-    heading: 'Join the session',
-    intro: 'Enter your name so the facilitator knows who is watching. Sound starts when you join.',
-    nameLabel: 'Your name',
-    namePlaceholder: 'e.g. Alex Morgan',
-    nameHint: 'Optional. Up to 80 characters.',
-    button: 'Join',
-  },
-  controls: {
-    enableAudio: 'Turn on sound',
-    layout: 'Layout: {name}',
-    layouts: { 'side-by-side': 'side by side', 'screen-large': 'screen large', 'camera-large': 'camera large' },
-    mute: 'Mute',
-    unmute: 'Unmute',
-    volume: 'Volume',
-    fullscreen: 'Full screen',
-    exitFullscreen: 'Exit full screen',
-  },
-  watching: { one: '1 watching', other: '{n} watching' },
-  recording: {
-    indicator: 'Recording',
-    started: 'This session is now being recorded.',
-    already: 'This session is being recorded.',
-    stopped: 'Recording stopped.',
-  },
-  connection: {
-    idle: 'Not connected',
-    connecting: 'Connecting',
-    connected: 'Connected',
-    reconnecting: 'Reconnecting',
-    closed: 'Disconnected',
-  },
-  state: {
-    beforeJoin: 'Enter your name, then press Join.',
-    connecting: 'Connecting…',
-    waiting: 'Waiting for the facilitator to start.',
-    live: 'Live.',
-    paused: 'The facilitator is reconnecting…',
-    reconnecting: 'Connection lost. Reconnecting…',
-    ended: 'This session has ended.',
-    error: 'Cannot join this session.',
-  },
-  overlay: {
-    connecting: { title: 'Connecting…', text: 'Joining the session.' },
-    waiting: { title: 'Waiting for the facilitator', text: 'The session starts when the facilitator goes live. Keep this page open.' },
-    paused: { title: 'The facilitator is reconnecting…', text: 'Stay on this page: the session continues as soon as they are back.' },
-    pausedGrace: 'If they are not back within {minutes} minutes, the session ends.',
-    reconnecting: { title: 'Reconnecting…', text: 'Your connection to the session was lost. Check your network; we keep trying.' },
-    ended: { title: 'This session has ended', text: 'Thank you for joining. You can close this page.' },
-    endReasons: {
-      ended_by_facilitator: 'The facilitator ended the session. Thank you for joining. You can close this page.',
-      facilitator_gone: 'The facilitator did not come back in time. You can close this page.',
-    },
-    error: { title: 'Cannot join this session' },
-  },
-  errors: {
-    noKey: 'This link is incomplete: it has no key. Open the full link you were given by the organiser.',
-    bad_key: 'This link is not valid for this session. Check that you opened the full link you were given.',
-    unknown_session: 'There is no such session. Check the link you were given.',
-    session_over: 'This session has already ended.',
-    unsupported_version: 'This page is out of date. Reload it to get the current version.',
-    replaced: 'This connection was replaced by another one.',
-    too_large: 'The connection was closed because a message was too large. Reload the page.',
-    connect_failed: 'Could not connect to the server.',
-    notParticipant: 'This is a facilitator link. Open it on the facilitator page to present.',
-    ice_failed: 'The video connection failed. Reconnecting…',
-    subscribe_failed: 'The video could not be started. Reload the page if it does not appear.',
-    busy: 'The server is busy. Please wait…',
-    generic: 'Something went wrong: {message}',
-    audioBlocked: 'Your browser blocked the sound. Press “Turn on sound”.',
-  },
-};
+await initI18n();
+mountLanguageSwitch();
 
 /** @typedef {'side-by-side' | 'screen-large' | 'camera-large'} Layout */
 /** @type {Layout[]} */
@@ -120,6 +45,23 @@ const el = {
   fullscreen: /** @type {HTMLButtonElement} */ (byId('fullscreen')),
   message: byId('message'),
   recordingIndicator: byId('recording-indicator'),
+  joinHeading: byId('join-heading'),
+  decline: /** @type {HTMLButtonElement} */ (byId('join-decline')),
+  consentRequired: byId('consent-required'),
+  consentDeclined: byId('consent-declined'),
+  speakerTile: byId('speaker-tile'),
+  speakerVideo: /** @type {HTMLVideoElement} */ (byId('speaker-video')),
+  speakerAudio: /** @type {HTMLAudioElement} */ (byId('speaker-audio')),
+  speakerName: byId('speaker-name'),
+  hand: /** @type {HTMLButtonElement} */ (byId('raise-hand')),
+  handStatus: byId('hand-status'),
+  onStage: byId('on-stage'),
+  onStageHeading: byId('on-stage-heading'),
+  onStageText: byId('on-stage-text'),
+  stagePreview: /** @type {HTMLVideoElement} */ (byId('stage-preview')),
+  stageMute: /** @type {HTMLButtonElement} */ (byId('stage-mute')),
+  stageLeave: /** @type {HTMLButtonElement} */ (byId('stage-leave')),
+  social: byId('social'),
 };
 
 // ----- state -------------------------------------------------------------------------------------
@@ -141,23 +83,42 @@ const ui = {
   recordingNote: '',
   /** @type {import('./ui.js').PageState | null} the state the `stopped` note was added in */
   recordingNoteState: null,
+  /** Joined without accepting the recording notice. */
+  declined: false,
+  /**
+   * Being on stage: `off`; `starting` (asking for camera and microphone); `on` (publishing);
+   * `failed` (the camera or microphone could not be started).
+   * @type {'off' | 'starting' | 'on' | 'failed'}
+   */
+  stage: 'off',
+  /** Why being on stage failed, or why it ended. */
+  stageNote: '',
+  /** @type {MediaStreamTrack[]} our camera and microphone while on stage */
+  stageTracks: [],
 };
 
 const recordingIndicator = new RecordingIndicator(el.recordingIndicator);
+const people = new PeopleList(client, { list: byId('people-list'), count: byId('people-count'), empty: byId('people-empty') });
+const chat = new ChatPanel(client);
+const questions = new QuestionsPanel(client);
 
 /**
- * Where each kind of remote media plays, and which track id plays there.
- * @type {Record<'camera' | 'screen' | 'audio', {el: HTMLMediaElement, trackId: string | null}>}
+ * Where each kind of remote media plays, and which track id plays there: the facilitator's
+ * camera, screen and sound, and the stage speaker's camera and sound.
+ * @type {Record<'camera' | 'screen' | 'audio' | 'speakerVideo' | 'speakerAudio', {el: HTMLMediaElement, trackId: string | null}>}
  */
 const slots = {
   camera: { el: el.camera, trackId: null },
   screen: { el: el.screen, trackId: null },
   audio: { el: el.audio, trackId: null },
+  speakerVideo: { el: el.speakerVideo, trackId: null },
+  speakerAudio: { el: el.speakerAudio, trackId: null },
 };
 
-// The videos carry no sound (it plays through #audio), so they may always autoplay.
+// The videos carry no sound (it plays through the audio elements), so they may always autoplay.
 el.camera.muted = true;
 el.screen.muted = true;
+el.speakerVideo.muted = true;
 
 // ----- rendering ---------------------------------------------------------------------------------
 
@@ -168,11 +129,11 @@ function render() {
 
   const connection = client.connectionState;
   el.connection.dataset.connection = connection;
-  el.connection.textContent = STRINGS.connection[connection] ?? connection;
+  el.connection.textContent = t(`watch.connection.${connection}`);
 
   const watching = [...client.participants.values()].filter((p) => p.role === 'participant').length;
   el.count.hidden = !client.peer || state === 'ended' || state === 'error';
-  el.count.textContent = plural(STRINGS.watching, watching);
+  el.count.textContent = tn('watch.watching', watching);
 
   renderOverlay(state);
   el.stage.dataset.camera = slots.camera.trackId ? 'on' : 'off';
@@ -186,15 +147,52 @@ function render() {
   if (over && document.fullscreenElement) document.exitFullscreen().catch(() => {});
   if (over) el.enableAudio.hidden = true;
   recordingIndicator.update(client.recording, !over);
+
+  const connected = client.connectionState === 'connected' && !over;
+  const self = client.self;
+  setToggle(el.hand, Boolean(self?.hand), self?.hand ? t('hand.lower') : t('hand.raise'));
+  el.hand.disabled = !connected;
+  el.consentDeclined.hidden = !ui.declined || over;
+  el.social.hidden = !client.peer;
+  chat.setEnabled(connected);
+  questions.setEnabled(connected);
+  people.render();
+  renderSpeaker();
+  renderStage(over);
+}
+
+/** The stage speaker's tile: their name and affiliation while their video plays. */
+function renderSpeaker() {
+  const track = slots.speakerVideo.trackId ? client.tracks.get(slots.speakerVideo.trackId) : null;
+  const speaker = track ? client.participants.get(track.publisher) : null;
+  el.speakerTile.hidden = !slots.speakerVideo.trackId;
+  const name = speaker ? [speaker.name, speaker.affiliation].filter(Boolean).join(' · ') : '';
+  if (el.speakerName.textContent !== name) el.speakerName.textContent = name;
+}
+
+/** Our own stage panel. @param {boolean} over */
+function renderStage(over) {
+  const shown = !over && (ui.stage !== 'off' || Boolean(ui.stageNote));
+  el.onStage.hidden = !shown;
+  el.onStage.dataset.stage = ui.stage;
+  const muted = Boolean(client.self?.muted);
+  setToggle(el.stageMute, muted, muted ? t('stage.unmute') : t('stage.mute'));
+  el.stageMute.hidden = ui.stage !== 'on';
+  el.stageLeave.hidden = ui.stage === 'off';
+  el.onStageHeading.textContent = ui.stage === 'off' ? t('stage.offHeading') : t('stage.heading');
+  const text = ui.stage === 'starting' ? t('stage.starting')
+    : ui.stage === 'on' ? (muted ? t('stage.onMuted') : t('stage.on'))
+      : ui.stageNote;
+  if (el.onStageText.textContent !== text) el.onStageText.textContent = text;
 }
 
 /** @param {import('./ui.js').PageState} state */
 function statusText(state) {
   if (state === 'error') return ui.pageError ?? errorText(client.fatalError);
-  const text = STRINGS.state[state];
+  const text = t(`watch.state.${state}`);
   if (state === 'ended') return text;
   if (ui.recordingNote === 'stopped' && ui.recordingNoteState !== state) ui.recordingNote = '';
-  return ui.recordingNote ? `${text} ${STRINGS.recording[ui.recordingNote]}` : text;
+  return ui.recordingNote ? `${text} ${t(`watch.recording.${ui.recordingNote}`)}` : text;
 }
 
 /**
@@ -221,16 +219,17 @@ function renderOverlay(state) {
   let title = '';
   let text = '';
   if (state === 'error') {
-    title = STRINGS.overlay.error.title;
+    title = t('watch.overlay.error.title');
     text = ui.pageError ?? errorText(client.fatalError);
   } else {
-    ({ title, text } = STRINGS.overlay[state]);
+    title = t(`watch.overlay.${state}.title`);
+    text = t(`watch.overlay.${state}.text`);
   }
   if (state === 'paused' && client.graceSeconds) {
-    text = `${text} ${format(STRINGS.overlay.pausedGrace, { minutes: Math.max(1, Math.round(client.graceSeconds / 60)) })}`;
+    text = `${text} ${t('watch.overlay.pausedGrace', { minutes: Math.max(1, Math.round(client.graceSeconds / 60)) })}`;
   }
   if (state === 'ended' && client.endReason) {
-    text = /** @type {Record<string, string>} */ (STRINGS.overlay.endReasons)[client.endReason] ?? text;
+    if (has(`watch.overlay.endReasons.${client.endReason}`)) text = t(`watch.overlay.endReasons.${client.endReason}`);
   }
   if (el.overlayTitle.textContent !== title) el.overlayTitle.textContent = title;
   if (el.overlayText.textContent !== text) el.overlayText.textContent = text;
@@ -238,15 +237,18 @@ function renderOverlay(state) {
 
 /** @param {import('./protocol.js').ErrorInfo | null} error */
 function errorText(error) {
-  if (!error) return STRINGS.state.error;
-  const known = /** @type {Record<string, string>} */ (STRINGS.errors)[error.code];
-  return known ?? format(STRINGS.errors.generic, { message: error.message || error.code });
+  if (!error) return t('watch.state.error');
+  if (has(`watch.errors.${error.code}`)) return t(`watch.errors.${error.code}`);
+  return t('watch.errors.generic', { message: error.message || error.code });
 }
 
 // ----- media -------------------------------------------------------------------------------------
 
 /** @param {import('./protocol.js').MediaInfo} media @returns {keyof typeof slots} */
 function slotFor(media) {
+  const publisher = client.tracks.get(media.trackId)?.publisher;
+  const role = publisher ? client.participants.get(publisher)?.role : undefined;
+  if (role && role !== 'facilitator') return media.kind === 'audio' ? 'speakerAudio' : 'speakerVideo';
   if (media.kind === 'audio') return 'audio';
   if (media.source === 'screen') return 'screen';
   if (media.source === 'camera') return 'camera';
@@ -268,7 +270,7 @@ async function showMedia(media) {
   const played = await playStream(slot.el, media.stream);
   if (!played && slot.trackId === media.trackId) {
     el.enableAudio.hidden = false;
-    showMessage(el.message, STRINGS.errors.audioBlocked, 'warning');
+    showMessage(el.message, t('watch.errors.audioBlocked'), 'warning');
   }
 }
 
@@ -284,7 +286,7 @@ function clearAllMedia() {
 
 /** Inside the Join click: lets media elements play with sound later (Safari, Chrome). */
 function unlockPlayback() {
-  for (const media of [el.audio, el.camera, el.screen]) {
+  for (const media of [el.audio, el.camera, el.screen, el.speakerAudio, el.speakerVideo]) {
     media.play().catch(() => { /* no source yet */ });
   }
 }
@@ -310,12 +312,12 @@ function cycleLayout() {
 
 function renderLayout() {
   el.stage.dataset.layout = ui.layout;
-  el.layout.textContent = format(STRINGS.controls.layout, { name: STRINGS.controls.layouts[ui.layout] });
+  el.layout.textContent = t('watch.controls.layout', { name: t(`watch.controls.layouts.${ui.layout}`) });
 }
 
 function toggleMute() {
   el.audio.muted = !el.audio.muted;
-  setToggle(el.mute, el.audio.muted, el.audio.muted ? STRINGS.controls.unmute : STRINGS.controls.mute);
+  setToggle(el.mute, el.audio.muted, el.audio.muted ? t('watch.controls.unmute') : t('watch.controls.mute'));
 }
 
 function setVolume() {
@@ -343,14 +345,16 @@ async function toggleFullscreen() {
 
 function renderFullscreen() {
   const on = document.fullscreenElement === el.stage;
-  setToggle(el.fullscreen, on, on ? STRINGS.controls.exitFullscreen : STRINGS.controls.fullscreen);
+  setToggle(el.fullscreen, on, on ? t('watch.controls.exitFullscreen') : t('watch.controls.fullscreen'));
 }
 
 // ----- joining -----------------------------------------------------------------------------------
 
-/** @param {SubmitEvent} event */
-function onJoin(event) {
-  event.preventDefault();
+/**
+ * Joins, having accepted the recording notice (`consent`) or declined it.
+ * @param {boolean} consent
+ */
+function join(consent) {
   if (ui.joined) return;
   const name = el.name.value.trim().slice(0, 80);
   try {
@@ -358,18 +362,97 @@ function onJoin(event) {
   } catch { /* private mode */ }
   unlockPlayback();
   ui.joined = true;
+  ui.declined = !consent;
   el.joinScreen.hidden = true;
+  el.consentRequired.hidden = true;
   el.viewer.hidden = false;
   client.name = name;
-  client.connect();
+  client.consent = consent ? NOTICE_VERSION : null;
+  if (client.connectionState === 'idle') client.connect();
+  else client.rejoin();
   render();
   el.viewerHeading.focus();
 }
 
+/** The session is (now) recorded and we had not accepted: show the notice again. */
+function askConsentAgain() {
+  ui.joined = false;
+  ui.declined = false;
+  endStage('');
+  clearAllMedia();
+  showMessage(el.message, '');
+  el.viewer.hidden = true;
+  el.social.hidden = true;
+  el.joinScreen.hidden = false;
+  el.consentRequired.hidden = false;
+  // The session is being recorded: keep saying so while the notice is read again.
+  const rec = client.recording.state === 'on' ? client.recording : { state: /** @type {const} */ ('on') };
+  recordingIndicator.update(rec, true);
+  document.body.dataset.state = 'consent';
+  el.status.textContent = t('consent.required');
+  el.joinHeading.focus();
+}
+
 function showBrokenLink() {
-  ui.pageError = STRINGS.errors.noKey;
+  ui.pageError = t('watch.errors.noKey');
   el.joinScreen.hidden = true;
   el.viewer.hidden = false;
+  render();
+}
+
+// ----- on stage ----------------------------------------------------------------------------------
+
+/** Brought on stage: ask for camera and microphone and publish them. */
+async function startStage() {
+  ui.stage = 'starting';
+  ui.stageNote = '';
+  render();
+  el.onStageHeading.focus();
+  /** @type {MediaStream | null} */
+  let stream = null;
+  try {
+    if (!navigator.mediaDevices?.getUserMedia) throw new DOMException('no getUserMedia', window.isSecureContext ? 'NotSupportedError' : 'SecurityError');
+    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (err) {
+    if (ui.stage !== 'starting') return;
+    ui.stage = 'failed';
+    ui.stageNote = t(`stage.mediaErrors.${mediaErrorKind(err)}`);
+    render();
+    return;
+  }
+  if (ui.stage !== 'starting' || !client.onStage) {
+    for (const track of stream.getTracks()) track.stop();
+    return;
+  }
+  ui.stageTracks = stream.getTracks();
+  const mic = stream.getAudioTracks()[0] ?? null;
+  if (mic) mic.enabled = !client.self?.muted;
+  playStream(el.stagePreview, new MediaStream(stream.getVideoTracks()));
+  try {
+    await client.publish({ camera: stream.getVideoTracks()[0] ?? null, microphone: mic });
+    if (ui.stage === 'starting') ui.stage = 'on';
+  } catch (err) {
+    if (ui.stage !== 'starting') return;
+    stopStageTracks();
+    ui.stage = 'failed';
+    ui.stageNote = t('stage.publishFailed');
+  }
+  render();
+}
+
+function stopStageTracks() {
+  for (const track of ui.stageTracks) track.stop();
+  ui.stageTracks = [];
+  playStream(el.stagePreview, null);
+}
+
+/** Off stage (taken off, left, or disconnected). @param {string} note  what to tell */
+function endStage(note) {
+  const was = ui.stage;
+  ui.stage = 'off';
+  stopStageTracks();
+  client.stopPublishing();
+  ui.stageNote = was === 'off' ? ui.stageNote : note;
   render();
 }
 
@@ -379,7 +462,7 @@ client.addEventListener('connection', render);
 
 client.addEventListener('joined', () => {
   if (client.role !== 'participant') {
-    ui.pageError = STRINGS.errors.notParticipant;
+    ui.pageError = t('watch.errors.notParticipant');
     client.leave();
     render();
     return;
@@ -387,7 +470,7 @@ client.addEventListener('joined', () => {
   const info = client.sessionInfo;
   if (info?.title) {
     el.title.textContent = info.title;
-    document.title = format(STRINGS.pageTitle, { title: info.title });
+    document.title = t('watch.pageTitle', { title: info.title });
   }
   el.course.textContent = info?.course ?? '';
   el.course.hidden = !info?.course;
@@ -395,6 +478,25 @@ client.addEventListener('joined', () => {
 });
 
 client.addEventListener('recording', () => onRecording(false));
+
+client.addEventListener('joined', () => {
+  chat.reset();
+  questions.reset();
+  ui.stage = 'off';
+  ui.stageNote = '';
+  render();
+});
+client.addEventListener('chat', () => chat.render());
+client.addEventListener('question', () => questions.render());
+client.addEventListener('participant_updated', render);
+client.addEventListener('stage', (event) => {
+  const { on, muted } = /** @type {CustomEvent<{on: boolean, muted: boolean}>} */ (event).detail;
+  if (on && ui.stage === 'off') startStage();
+  else if (!on && ui.stage !== 'off') endStage(t('stage.takenOff'));
+  const mic = ui.stageTracks.find((track) => track.kind === 'audio');
+  if (mic) mic.enabled = !muted;
+  render();
+});
 
 for (const type of ['participant_joined', 'participant_left', 'session_state', 'track_published', 'track_unpublished']) {
   client.addEventListener(type, render);
@@ -411,6 +513,12 @@ client.addEventListener('session_ended', () => {
 
 client.addEventListener('error', (event) => {
   const error = /** @type {CustomEvent<import('./protocol.js').ErrorInfo>} */ (event).detail;
+  if (error.code === 'consent_required') {
+    askConsentAgain();
+    return;
+  }
+  if (error.fatal) endStage('');
+  if (!error.fatal && (chat.onError(error) || questions.onError(error))) return;
   if (error.fatal) {
     clearAllMedia();
     showMessage(el.message, '');
@@ -422,7 +530,42 @@ client.addEventListener('error', (event) => {
 
 // ----- wiring ------------------------------------------------------------------------------------
 
-el.joinForm.addEventListener('submit', onJoin);
+el.joinForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  join(true);
+});
+el.decline.addEventListener('click', () => join(false));
+el.hand.addEventListener('click', () => {
+  const raised = Boolean(client.self?.hand);
+  if (raised ? client.lowerHand() : client.raiseHand()) {
+    el.handStatus.textContent = raised ? t('hand.lowered') : t('hand.raised');
+  }
+});
+el.stageMute.addEventListener('click', () => {
+  const self = client.self;
+  if (!self) return;
+  const muted = !self.muted;
+  const mic = ui.stageTracks.find((track) => track.kind === 'audio');
+  if (mic) mic.enabled = !muted;
+  client.mute(self.peer, muted);
+});
+el.stageLeave.addEventListener('click', () => {
+  if (ui.stage === 'off') {
+    ui.stageNote = '';
+    render();
+    return;
+  }
+  if (client.peer) client.setStage(client.peer, false);
+  endStage(t('stage.left'));
+  el.hand.focus();
+});
+onLanguageChange(() => {
+  document.title = client.sessionInfo?.title ? t('watch.pageTitle', { title: client.sessionInfo.title }) : t('watch.pageTitleDefault');
+  renderLayout();
+  chat.reset();
+  questions.render();
+  if (ui.joined || ui.pageError) render();
+});
 el.enableAudio.addEventListener('click', enableAudio);
 el.layout.addEventListener('click', cycleLayout);
 el.mute.addEventListener('click', toggleMute);
@@ -440,8 +583,7 @@ window.addEventListener('pageshow', (event) => {
 });
 
 function start() {
-  applyStrings(document, STRINGS);
-  document.title = STRINGS.pageTitleDefault;
+  document.title = t('watch.pageTitleDefault');
   renderLayout();
   el.fullscreen.hidden = !fullscreenSupported();
   el.volume.parentElement?.toggleAttribute('hidden', !volumeSettable());

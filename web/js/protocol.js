@@ -7,9 +7,13 @@
 // Events (CustomEvents; the payload is `event.detail`):
 //   connection   {state: 'connecting'|'connected'|'reconnecting'|'closed', attempt?, delay?}
 //   joined, answer, offer, candidate, track_published, track_unpublished, participant_joined,
-//   participant_left, session_state, session_ended, recording, pong, error
+//   participant_left, participant_updated, chat, question, session_state, session_ended,
+//   recording, pong, error
 //                the server frame itself, dispatched after the client's own state was updated
-//                (`recording`: whether the session is being recorded; also kept in `client.recording`)
+//                (`recording`: whether the session is being recorded; also kept in `client.recording`;
+//                `chat` messages are kept in `client.chat`, questions in `client.questions`)
+//   stage        {on: boolean, muted: boolean}: we were brought on stage or taken off it, or our
+//                stage microphone was muted or unmuted (from `participant_updated` about ourselves)
 //   error        also for local failures: {code, message, fatal, local: true}
 //   media        {trackId, source, kind, track, stream, removed: false} when a remote track starts;
 //                {trackId, source, kind, track: null, stream: null, removed: true} when it goes.
@@ -26,11 +30,37 @@ export { LecternError } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The version of the recording notice (the `consent.*` texts) a participant accepts by joining
+ * with `consent` set to it. Must equal the server's `lectern_proto::NOTICE_VERSION`.
+ */
+export const NOTICE_VERSION = '2026-11';
+
+/** Longest chat message or question, in characters. */
+export const MAX_TEXT_CHARS = 500;
+
+/** How many chat messages the client keeps. */
+const CHAT_KEEP = 500;
+
 /** @typedef {'camera' | 'microphone' | 'screen'} Source */
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'closed'} ConnectionState */
 /** @typedef {'waiting' | 'live' | 'paused' | 'ended'} SessionState */
 /** @typedef {{id: string, title: string, course: string, state: SessionState}} SessionInfo */
-/** @typedef {{peer: string, name: string, role: 'facilitator' | 'participant'}} Participant */
+/** @typedef {'admin' | 'facilitator' | 'participant' | 'replay_viewer' | 'room_display'} Role */
+/**
+ * A member of the session, as everyone sees them.
+ * @typedef {object} Participant
+ * @property {string} peer
+ * @property {string} name
+ * @property {Role} role
+ * @property {string} [affiliation]  their organisation
+ * @property {boolean} [hand]        their hand is raised
+ * @property {boolean} [stage]       they are on stage (publish camera and microphone)
+ * @property {boolean} [muted]       their stage microphone is muted
+ */
+/** @typedef {{id: number, peer: string, name: string, text: string, at_ms: number}} ChatMessage */
+/** @typedef {'open' | 'answered' | 'dismissed'} QuestionState */
+/** @typedef {{id: string, peer: string, name: string, text: string, votes: number, state: QuestionState, at_ms: number}} Question */
 /** @typedef {{id: string, kind: 'audio' | 'video', source: Source, publisher: string, paused: boolean}} TrackInfo */
 /** @typedef {import('./errors.js').ErrorInfo} ErrorInfo */
 /** @typedef {'off' | 'starting' | 'on' | 'failed'} RecordingState */
@@ -59,7 +89,8 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} session                 session id
  * @property {string} key                     facilitator or participant key
  * @property {string} [name]                  display name (≤ 80 characters)
- * @property {'facilitator' | 'participant'} [role]  the role the key must grant (refused otherwise)
+ * @property {'facilitator' | 'participant' | 'room_display'} [role]  the role the key must grant (refused otherwise)
+ * @property {string | null} [consent]        the recording notice version accepted (NOTICE_VERSION), or none
  * @property {string} [url]                   WebSocket URL; defaults to `/ws` on the page's host
  * @property {RTCConfiguration} [rtcConfiguration]
  * @property {typeof WebSocket} [WebSocket]   for tests
@@ -87,6 +118,8 @@ const FATAL_CLOSE_CODES = new Map([
   [1009, 'too_large'],
   [4400, 'unsupported_version'],
   [4401, 'bad_key'],
+  [4403, 'removed'],
+  [4451, 'consent_required'],
   [4404, 'unknown_session'],
   [4409, 'replaced'],
   [4410, 'session_over'],
@@ -95,7 +128,8 @@ const FATAL_CLOSE_CODES = new Map([
 /** Server frames dispatched as events of the same name. */
 const SERVER_EVENTS = new Set([
   'joined', 'answer', 'offer', 'candidate', 'track_published', 'track_unpublished',
-  'participant_joined', 'participant_left', 'session_state', 'session_ended', 'recording', 'pong', 'error',
+  'participant_joined', 'participant_left', 'participant_updated', 'chat', 'question', 'session_state',
+  'session_ended', 'recording', 'pong', 'error',
 ]);
 
 /** @type {readonly RecordingState[]} */
@@ -123,6 +157,8 @@ export class LecternClient extends EventTarget {
     this.expectedRole = options.role ?? null;
     /** Display name sent with `join`; may be changed before `connect()`. */
     this.name = options.name ?? '';
+    /** The recording notice version accepted, sent with `join`; may be changed before `connect()`. */
+    this.consent = options.consent ?? null;
     /** @readonly */ this.url = options.url ?? defaultSocketUrl();
     /** @readonly */ this.rtcConfiguration = options.rtcConfiguration ?? {};
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -132,7 +168,7 @@ export class LecternClient extends EventTarget {
 
   // ----- public state -------------------------------------------------------------------------
 
-  /** @type {'facilitator' | 'participant' | null} */ role = null;
+  /** @type {Role | null} */ role = null;
   /** @type {string | null} our peer id */ peer = null;
   /** @type {SessionInfo | null} */ sessionInfo = null;
   /** @type {SessionState | null} */ sessionState = null;
@@ -142,11 +178,21 @@ export class LecternClient extends EventTarget {
   /** @type {RecordingInfo} whether the session is being recorded, as the server last said */
   recording = { state: 'off' };
   /** @type {ErrorInfo | null} the error that closed the connection for good */ fatalError = null;
+  /** @type {ChatMessage[]} the chat, oldest first (the latest CHAT_KEEP messages) */
+  chat = [];
+  /** @type {Set<string>} the questions we voted for */
+  voted = new Set();
 
   /** @returns {ConnectionState | 'idle'} 'idle' until `connect()` */
   get connectionState() { return this.#connectionState; }
   /** Everyone in the session, ourselves included, by peer id. Read-only. */
   get participants() { return this.#participants; }
+  /** Every question of the session, by id. Read-only. */
+  get questions() { return this.#questions; }
+  /** Our own entry in the participant list. @returns {Participant | null} */
+  get self() { return (this.peer && this.#participants.get(this.peer)) || null; }
+  /** Whether we are on stage. */
+  get onStage() { return Boolean(this.self?.stage); }
   /** Tracks that exist in the session (paused or not), by track id. Read-only. */
   get tracks() { return this.#tracks; }
   /** @returns {RTCPeerConnection | null} */
@@ -185,6 +231,7 @@ export class LecternClient extends EventTarget {
   /** @type {ReturnType<typeof setTimeout> | undefined} */ #busyTimer;
 
   /** @type {Map<string, Participant>} */ #participants = new Map();
+  /** @type {Map<string, Question>} */ #questions = new Map();
   /** @type {Map<string, TrackInfo>} */ #tracks = new Map();
 
   /** What we want to send; kept across reconnects. @type {Map<Source, MediaStreamTrack>} */
@@ -213,8 +260,8 @@ export class LecternClient extends EventTarget {
    * @returns {Promise<void>}
    */
   publish(streamsBySource) {
-    if (this.role === 'participant') {
-      return Promise.reject(new LecternError({ code: 'forbidden', message: 'participants cannot publish', fatal: false, local: true }));
+    if (this.role && this.role !== 'facilitator' && !this.onStage) {
+      return Promise.reject(new LecternError({ code: 'forbidden', message: 'only the facilitator and people on stage publish', fatal: false, local: true }));
     }
     for (const [source, value] of Object.entries(streamsBySource)) {
       const src = checkSource(source);
@@ -272,6 +319,108 @@ export class LecternClient extends EventTarget {
     return this.#send({ type: 'add_chapter', title });
   }
 
+  /**
+   * Stops publishing: forgets every local track (without stopping them) and closes the publish
+   * connection. For a stage member leaving the stage.
+   */
+  stopPublishing() {
+    this.#wantPublish = false;
+    this.#localTracks.clear();
+    this.#publisher?.close();
+    this.#publisher = null;
+    this.#setPublished([]);
+  }
+
+  /**
+   * Sends a chat message (1–500 characters). Returns whether the frame was sent.
+   * @param {string} text
+   */
+  sendChat(text) {
+    return this.#send({ type: 'chat', text });
+  }
+
+  /**
+   * Asks a question (1–500 characters). Returns whether the frame was sent.
+   * @param {string} text
+   */
+  ask(text) {
+    return this.#send({ type: 'ask', text });
+  }
+
+  /**
+   * Upvotes a question (`up`), or withdraws the vote. One vote per person: `voted` follows.
+   * @param {string} question
+   * @param {boolean} up
+   */
+  vote(question, up) {
+    const sent = this.#send({ type: 'vote', question, up });
+    if (sent) {
+      if (up) this.voted.add(question);
+      else this.voted.delete(question);
+    }
+    return sent;
+  }
+
+  /**
+   * Facilitator: marks a question answered, dismissed or open again.
+   * @param {string} question
+   * @param {QuestionState} state
+   */
+  markQuestion(question, state) {
+    return this.#send({ type: 'mark_question', question, state });
+  }
+
+  /** Raises our hand. */
+  raiseHand() {
+    return this.#send({ type: 'raise_hand' });
+  }
+
+  /** Lowers our hand, or (facilitator) someone else's. @param {string} [peer] */
+  lowerHand(peer) {
+    return this.#send(peer ? { type: 'lower_hand', peer } : { type: 'lower_hand' });
+  }
+
+  /**
+   * Brings someone on stage (facilitator) or takes them off (the facilitator, or ourselves).
+   * @param {string} peer
+   * @param {boolean} on
+   */
+  setStage(peer, on) {
+    return this.#send({ type: 'set_stage', peer, on });
+  }
+
+  /**
+   * Mutes or unmutes a stage member's microphone (the facilitator: anyone's; a stage member: their own).
+   * @param {string} peer
+   * @param {boolean} muted
+   */
+  mute(peer, muted) {
+    return this.#send({ type: 'mute', peer, muted });
+  }
+
+  /**
+   * Facilitator: removes someone from the session; `revoke` also revokes their invite.
+   * @param {string} peer
+   * @param {boolean} revoke
+   */
+  remove(peer, revoke) {
+    return this.#send({ type: 'remove', peer, revoke });
+  }
+
+  /**
+   * Joins again after the connection was closed for good (for example after `consent_required`,
+   * once the person accepted the notice). Does nothing while connected.
+   */
+  rejoin() {
+    if (this.#connectionState !== 'closed' || this.sessionState === 'ended') return;
+    this.#closing = false;
+    this.fatalError = null;
+    this.#attempt = 0;
+    this.#heartbeat = new Heartbeat(HEARTBEAT_MS, () => this.#onHeartbeat());
+    this.#setConnection('connecting');
+    this.#openSocket();
+  }
+
   /** Leaves politely; the connection closes and does not come back. */
   leave() {
     if (this.#connectionState === 'closed') return;
@@ -313,6 +462,7 @@ export class LecternClient extends EventTarget {
       /** @type {Record<string, unknown>} */
       const join = { type: 'join', version: PROTOCOL_VERSION, session: this.session, key: this.key };
       if (this.expectedRole) join.role = this.expectedRole;
+      if (this.consent) join.consent = this.consent;
       const name = [...String(this.name ?? '').trim()].slice(0, MAX_NAME_CHARS).join('');
       if (name) join.name = name;
       this.#send(join);
@@ -470,6 +620,16 @@ export class LecternClient extends EventTarget {
       case 'participant_left':
         this.#participants.delete(frame.peer);
         break;
+      case 'participant_updated': this.#onParticipantUpdated(frame); return; // emits in its own order
+      case 'chat':
+        if (typeof frame.text === 'string') {
+          this.chat.push(frame);
+          if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
+        }
+        break;
+      case 'question':
+        if (frame.question?.id) this.#questions.set(frame.question.id, frame.question);
+        break;
       case 'session_state':
         this.sessionState = frame.state;
         if (this.sessionInfo) this.sessionInfo.state = frame.state;
@@ -501,9 +661,29 @@ export class LecternClient extends EventTarget {
     this.#tracks = new Map();
     for (const t of frame.tracks ?? []) this.#tracks.set(t.id, t);
     this.recording = readRecording(frame.recording);
+    this.chat = Array.isArray(frame.chat) ? frame.chat.slice(-CHAT_KEEP) : [];
+    this.#questions = new Map();
+    for (const q of frame.questions ?? []) if (q?.id) this.#questions.set(q.id, q);
+    this.voted = new Set(Array.isArray(frame.voted) ? frame.voted : []);
+    // A new connection starts off stage: only the facilitator publishes on its own.
+    if (frame.role !== 'facilitator' && !this.onStage) this.#wantPublish = false;
     this.#emit('joined', frame);
     this.#setConnection('connected');
     if (this.#wantPublish && this.#localTracks.size) this.#syncPublisher().catch(() => { /* reported */ });
+  }
+
+  /** @param {any} frame */
+  #onParticipantUpdated(frame) {
+    const p = frame.participant;
+    if (!p?.peer) return;
+    const before = this.#participants.get(p.peer);
+    this.#participants.set(p.peer, p);
+    this.#emit('participant_updated', frame);
+    if (p.peer !== this.peer) return;
+    if (Boolean(before?.stage) !== Boolean(p.stage) || Boolean(before?.muted) !== Boolean(p.muted)) {
+      if (!p.stage && this.role !== 'facilitator') this.stopPublishing();
+      this.#emit('stage', { on: Boolean(p.stage), muted: Boolean(p.muted) });
+    }
   }
 
   /** @param {any} frame */
@@ -535,7 +715,7 @@ export class LecternClient extends EventTarget {
   // ----- publishing ---------------------------------------------------------------------------
 
   #canPublish() {
-    return this.#joined && this.role === 'facilitator' && !this.#closing;
+    return this.#joined && (this.role === 'facilitator' || this.onStage) && !this.#closing;
   }
 
   /**

@@ -9,129 +9,17 @@
 // - Starting, seeking, a new camera file or a camera stall "align" both players: the clock
 //   stops, both are paused at the same timeline moment, and both start together once ready.
 
-import { authHeaders } from './links.js';
-import { applyStrings, byId, format, setToggle, showMessage } from './ui.js';
+import { byId, setToggle, showMessage } from './ui.js';
+import { authHeaders, keyFragment } from './links.js';
 import {
   buildTimeline, clamp, currentEventIndex, follow, formatClock, formatDuration,
   formatTimeParam, nextSegment, parseTimeParam, segmentAt,
 } from './timeline.js';
+import { formatDate, has, initI18n, mountLanguageSwitch, onLanguageChange, t } from './i18n.js';
 
-const STRINGS = {
-  pageTitle: '{title} · Replay · lectern',
-  pageTitleDefault: 'Replay · lectern',
-  heading: 'Replay',
-  skipToControls: 'Skip to player controls',
-  backToLibrary: 'All recordings',
-  playerHeading: 'Recording',
-  controlsHeading: 'Player controls',
-  cameraTile: 'Camera',
-  cameraTileNamed: 'Camera: {name}',
-  screenTile: 'Shared screen',
-  cameraPlaceholder: 'No camera at this point',
-  screenPlaceholder: 'No screen shared at this point',
-  cameraBroken: 'The camera recording could not be played here',
-  screenBroken: 'The screen recording could not be played here',
-  buffering: 'Loading…',
-  status: {
-    loading: 'Loading the recording…',
-    ready: 'Recorded {date}. Length {duration}.',
-    readyNoDate: 'Length {duration}.',
-    recovered: 'This recording was recovered after an interruption: the end of the session may be missing.',
-    error: 'This recording cannot be played.',
-    inProgress: 'This recording is not finished yet.',
-    failed: 'This recording failed.',
-  },
-  notice: {
-    unknown: {
-      heading: 'There is no such recording',
-      text: 'Check the link, or find the recording in the list of all recordings.',
-    },
-    network: {
-      heading: 'The recording could not be loaded',
-      text: 'Check your connection, then try again. ({detail})',
-      action: 'Try again',
-    },
-    recording: {
-      heading: 'This session is still being recorded',
-      text: 'The recording can be played once the facilitator stops it. Reload this page then.',
-      action: 'Reload',
-    },
-    finalizing: {
-      heading: 'This recording is being finished',
-      text: 'Its files are being closed; this takes a few seconds. Reload this page in a moment.',
-      action: 'Reload',
-    },
-    failed: {
-      heading: 'This recording failed',
-      text: 'Nothing of it can be played. Reason: {error}',
-      textNoReason: 'Nothing of it can be played.',
-    },
-    empty: {
-      heading: 'This recording has nothing to play',
-      text: 'No camera or screen was recorded.',
-    },
-  },
-  controls: {
-    play: 'Play',
-    pause: 'Pause',
-    replay: 'Play again',
-    back: '−10 s',
-    backLabel: 'Back 10 seconds',
-    forward: '+10 s',
-    forwardLabel: 'Forward 10 seconds',
-    seek: 'Position in the recording',
-    seekValue: '{time} of {duration}',
-    speed: 'Speed',
-    mute: 'Mute',
-    unmute: 'Unmute',
-    volume: 'Volume',
-    layout: 'Layout: {name}',
-    layouts: { 'side-by-side': 'side by side', 'screen-large': 'screen large' },
-    copyLink: 'Copy link to this moment',
-    copied: 'Link to {time} copied.',
-    copyFallback: 'Copy this link:',
-  },
-  chapters: {
-    heading: 'Chapters',
-    empty: 'No chapters in this recording.',
-  },
-  events: {
-    heading: 'Events',
-    empty: 'No events in this recording yet',
-    kinds: { chapter: 'Chapter', chat: 'Chat', question: 'Question' },
-  },
-  export: {
-    heading: 'Download',
-    hint: 'Camera, sound and screen combined into one video file.',
-    button: 'Download as one file',
-    again: 'Prepare the file again',
-    progressLabel: 'Preparing the file',
-    starting: 'Preparing the file…',
-    running: 'Preparing the file… {percent}',
-    done: 'The file is ready.',
-    link: 'Download the file',
-    failed: 'The file could not be made: {error}',
-    unavailable: 'Downloading as one file is not available on this server.',
-    lost: 'Lost contact with the server while the file was being made. Try again.',
-  },
-  errors: {
-    autoplay: 'Your browser did not let the recording start by itself. Press Play.',
-    autoplayMuted: 'Your browser only allowed the recording to play without sound. Press Unmute to hear it.',
-    generic: 'Something went wrong: {message}',
-  },
-  shortcuts: {
-    heading: 'Keyboard shortcuts',
-    or: 'or',
-    play: 'Play or pause',
-    back: 'Back 10 seconds',
-    forward: 'Forward 10 seconds',
-    speed: 'Faster / slower (Shift+. and Shift+,)',
-    mute: 'Mute or unmute',
-    ends: 'Go to the beginning / the end',
-    percent: 'Jump to 0 %–90 % of the recording',
-    note: 'Shortcuts work anywhere on this page except in text fields and menus.',
-  },
-};
+await initI18n();
+mountLanguageSwitch();
+
 
 /** @typedef {import('./timeline.js').Segment} Segment */
 /** @typedef {import('./timeline.js').Timeline} Timeline */
@@ -346,6 +234,8 @@ const ALL = [players.camera, players.screen];
 // ----- state -------------------------------------------------------------------------------------
 
 const recordingId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
+// The viewer's key (`#k=`) stays on the links back to the library.
+for (const a of document.querySelectorAll('a[href="/recordings"]')) a.setAttribute('href', `/recordings${keyFragment(location.hash)}`);
 
 /** @type {Timeline} */
 let timeline = { duration: 0, camera: [], screen: [], events: [], chapters: [] };
@@ -529,11 +419,11 @@ function onAutoplayBlocked(player) {
   if (clock.phase === 'paused') return;
   if (player.kind === 'camera' && !player.el.muted) {
     player.el.muted = true;
-    showMessage(el.message, STRINGS.errors.autoplayMuted, 'warning');
+    showMessage(el.message, t('replay.errors.autoplayMuted'), 'warning');
     return; // the next tick plays it again, muted
   }
   pause();
-  showMessage(el.message, STRINGS.errors.autoplay, 'warning');
+  showMessage(el.message, t('replay.errors.autoplay'), 'warning');
 }
 
 // ----- keeping the players in line ---------------------------------------------------------------
@@ -747,50 +637,50 @@ function resolveSettled() {
 // ----- rendering ---------------------------------------------------------------------------------
 
 function renderTime() {
-  const t = now();
+  const at = now();
   const duration = timeline.duration;
 
   // Which tiles show a picture.
   for (const p of ALL) {
-    const seg = p.segmentAt(t);
+    const seg = p.segmentAt(at);
     const on = Boolean(seg && p.seg === seg && !p.exhausted);
     const key = p.kind === 'camera' ? 'camera' : 'screen';
     const value = on ? 'on' : 'off';
     if (el.stage.dataset[key] !== value) el.stage.dataset[key] = value;
-    const brokenHere = p.segments.some((s) => p.broken.has(s.id) && s.start <= t && t < s.end);
+    const brokenHere = p.segments.some((s) => p.broken.has(s.id) && s.start <= at && at < s.end);
     const placeholder = p.kind === 'camera' ? el.cameraPlaceholder : el.screenPlaceholder;
     const text = brokenHere
-      ? (p.kind === 'camera' ? STRINGS.cameraBroken : STRINGS.screenBroken)
-      : (p.kind === 'camera' ? STRINGS.cameraPlaceholder : STRINGS.screenPlaceholder);
+      ? (p.kind === 'camera' ? t('replay.cameraBroken') : t('replay.screenBroken'))
+      : (p.kind === 'camera' ? t('replay.cameraPlaceholder') : t('replay.screenPlaceholder'));
     if (placeholder.textContent !== text) placeholder.textContent = text;
   }
-  const seg = players.camera.segmentAt(t);
-  const camLabel = seg?.publisher ? format(STRINGS.cameraTileNamed, { name: seg.publisher }) : STRINGS.cameraTile;
+  const seg = players.camera.segmentAt(at);
+  const camLabel = seg?.publisher ? t('replay.cameraTileNamed', { name: seg.publisher }) : t('replay.cameraTile');
   if (el.cameraLabel.textContent !== camLabel) el.cameraLabel.textContent = camLabel;
 
   const waiting = clock.waitingSince !== null && performance.now() - clock.waitingSince > BUFFERING_DELAY_MS;
   if (el.buffering.hidden === waiting) el.buffering.hidden = !waiting;
 
   const playLabel = clock.phase === 'paused'
-    ? (clock.ended ? STRINGS.controls.replay : STRINGS.controls.play)
-    : STRINGS.controls.pause;
+    ? (clock.ended ? t('replay.controls.replay') : t('replay.controls.play'))
+    : t('replay.controls.pause');
   if (ui.shownPlay !== playLabel) {
     ui.shownPlay = playLabel;
     el.play.textContent = playLabel;
     el.play.dataset.playing = String(clock.phase !== 'paused');
   }
 
-  if (!ui.scrubbing) el.seek.value = String(Math.round(t));
-  const second = Math.floor(t / 1000);
+  if (!ui.scrubbing) el.seek.value = String(Math.round(at));
+  const second = Math.floor(at / 1000);
   if (second !== ui.shownSecond) {
     ui.shownSecond = second;
-    const current = formatClock(t, duration);
+    const current = formatClock(at, duration);
     const total = formatClock(duration, duration);
     el.timeCurrent.textContent = current;
-    el.seek.setAttribute('aria-valuetext', format(STRINGS.controls.seekValue, { time: current, duration: total }));
+    el.seek.setAttribute('aria-valuetext', t('replay.controls.seekValue', { time: current, duration: total }));
   }
 
-  renderCurrentEvent(t);
+  renderCurrentEvent(at);
 }
 
 /** Highlights the current chapter and event. @param {number} t */
@@ -858,8 +748,7 @@ function renderEvents() {
   el.chaptersEmpty.hidden = timeline.chapters.length > 0;
 
   el.eventList.replaceChildren(...timeline.events.map((e) => {
-    const kinds = /** @type {Record<string, string>} */ (STRINGS.events.kinds);
-    const kindLabel = kinds[e.kind] ?? e.kind;
+    const kindLabel = has(`replay.events.kinds.${e.kind}`) ? t(`replay.events.kinds.${e.kind}`) : e.kind;
     return jumpItem(e.at, e.label === e.kind ? kindLabel : e.label, e.label === e.kind ? null : kindLabel, e.kind);
   }));
   el.eventsEmpty.hidden = timeline.events.length > 0;
@@ -899,7 +788,7 @@ function jumpItem(at, text, kindLabel, kind) {
 
 function renderLayout() {
   el.stage.dataset.layout = ui.layout;
-  el.layout.textContent = format(STRINGS.controls.layout, { name: STRINGS.controls.layouts[ui.layout] });
+  el.layout.textContent = t('replay.controls.layout', { name: t(`replay.controls.layouts.${ui.layout}`) });
 }
 
 function toggleLayout() {
@@ -911,12 +800,12 @@ function toggleLayout() {
 
 function toggleMute() {
   el.camera.muted = !el.camera.muted;
-  if (!el.camera.muted && el.message.textContent === STRINGS.errors.autoplayMuted) showMessage(el.message, '');
+  if (!el.camera.muted && el.message.textContent === t('replay.errors.autoplayMuted')) showMessage(el.message, '');
   renderMute();
 }
 
 function renderMute() {
-  setToggle(el.mute, el.camera.muted, el.camera.muted ? STRINGS.controls.unmute : STRINGS.controls.mute);
+  setToggle(el.mute, el.camera.muted, el.camera.muted ? t('replay.controls.unmute') : t('replay.controls.mute'));
 }
 
 function setVolume() {
@@ -942,9 +831,9 @@ function linkAt(ms) {
 }
 
 async function copyLink() {
-  const t = now();
-  const link = linkAt(t);
-  const time = formatClock(t, timeline.duration);
+  const at = now();
+  const link = linkAt(at);
+  const time = formatClock(at, timeline.duration);
   let copied = false;
   try {
     if (navigator.clipboard?.writeText) {
@@ -954,7 +843,7 @@ async function copyLink() {
   } catch { /* not allowed: show it instead */ }
   if (copied) {
     el.copyFallback.hidden = true;
-    el.copyStatus.textContent = format(STRINGS.controls.copied, { time });
+    el.copyStatus.textContent = t('replay.controls.copied', { time });
     clearTimeout(copyStatusTimer);
     copyStatusTimer = setTimeout(() => { el.copyStatus.textContent = ''; }, 6000);
   } else {
@@ -978,7 +867,7 @@ async function startExport() {
   el.exportLink.hidden = true;
   el.exportLink.removeAttribute('href');
   showExportProgress(0);
-  el.exportStatus.textContent = STRINGS.export.starting;
+  el.exportStatus.textContent = t('replay.export.starting');
   el.exportStatus.dataset.tone = 'info';
   try {
     const response = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}/export`, {
@@ -989,18 +878,18 @@ async function startExport() {
     if (!response.ok) {
       const unavailable = (response.status === 404 && body?.error !== 'unknown_recording')
         || response.status === 405 || response.status === 501;
-      exportFailed(unavailable ? STRINGS.export.unavailable : format(STRINGS.export.failed, { error: body?.message || `HTTP ${response.status}` }));
+      exportFailed(unavailable ? t('replay.export.unavailable') : t('replay.export.failed', { error: body?.message || `HTTP ${response.status}` }));
       return;
     }
     const statusUrl = typeof body?.status_url === 'string' ? body.status_url
       : typeof body?.job === 'string' ? `/api/exports/${encodeURIComponent(body.job)}` : null;
     if (!statusUrl) {
-      exportFailed(format(STRINGS.export.failed, { error: 'no job' }));
+      exportFailed(t('replay.export.failed', { error: 'no job' }));
       return;
     }
     pollExport(statusUrl, 0);
   } catch (err) {
-    exportFailed(format(STRINGS.export.failed, { error: err instanceof Error ? err.message : String(err) }));
+    exportFailed(t('replay.export.failed', { error: err instanceof Error ? err.message : String(err) }));
   }
 }
 
@@ -1014,12 +903,12 @@ async function pollExport(statusUrl, failures) {
     const response = await fetch(statusUrl, { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
     job = await readJson(response);
     if (!response.ok) {
-      exportFailed(format(STRINGS.export.failed, { error: job?.message || `HTTP ${response.status}` }));
+      exportFailed(t('replay.export.failed', { error: job?.message || `HTTP ${response.status}` }));
       return;
     }
   } catch {
     if (failures + 1 >= EXPORT_MAX_FAILURES) {
-      exportFailed(STRINGS.export.lost);
+      exportFailed(t('replay.export.lost'));
       return;
     }
     exportTimer = setTimeout(() => pollExport(statusUrl, failures + 1), EXPORT_POLL_MS * 2);
@@ -1029,14 +918,14 @@ async function pollExport(statusUrl, failures) {
     showExportProgress(1);
     el.exportLink.href = job.url;
     el.exportLink.hidden = false;
-    el.exportStatus.textContent = STRINGS.export.done;
+    el.exportStatus.textContent = t('replay.export.done');
     el.exportStatus.dataset.tone = 'ok';
     el.exportButton.disabled = false;
-    el.exportButton.textContent = STRINGS.export.again;
+    el.exportButton.textContent = t('replay.export.again');
     return;
   }
   if (job?.state === 'failed') {
-    exportFailed(format(STRINGS.export.failed, { error: job.error || '?' }));
+    exportFailed(t('replay.export.failed', { error: job.error || '?' }));
     return;
   }
   showExportProgress(typeof job?.progress === 'number' ? job.progress : 0);
@@ -1177,10 +1066,24 @@ function showNotice(state, status, notice, action) {
   el.noticeHeading.focus();
 }
 
+/**
+ * The texts of a notice: `replay.notice.<kind>.{heading, text, action}`.
+ * @param {string} kind
+ * @param {Record<string, string>} [params]
+ */
+function notice(kind, params) {
+  const base = `replay.notice.${kind}`;
+  return {
+    heading: t(`${base}.heading`),
+    text: t(`${base}.text`, params),
+    action: has(`${base}.action`) ? t(`${base}.action`) : undefined,
+  };
+}
+
 async function loadManifest() {
-  showState('loading', STRINGS.status.loading);
+  showState('loading', t('replay.status.loading'));
   if (!recordingId) {
-    showNotice('error', STRINGS.status.error, STRINGS.notice.unknown, null);
+    showNotice('error', t('replay.status.error'), notice('unknown'), null);
     throw new Error('unknown_recording');
   }
   let response;
@@ -1190,15 +1093,15 @@ async function loadManifest() {
     manifest = await readJson(response);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    showNotice('error', STRINGS.status.error, { ...STRINGS.notice.network, text: format(STRINGS.notice.network.text, { detail }) }, retry);
+    showNotice('error', t('replay.status.error'), notice('network', { detail }), retry);
     throw err;
   }
   if (!response.ok || !manifest || typeof manifest !== 'object') {
     if (response.status === 404 || manifest?.error === 'unknown_recording') {
-      showNotice('error', STRINGS.status.error, STRINGS.notice.unknown, null);
+      showNotice('error', t('replay.status.error'), notice('unknown'), null);
     } else {
       const detail = manifest?.message || `HTTP ${response.status}`;
-      showNotice('error', STRINGS.status.error, { ...STRINGS.notice.network, text: format(STRINGS.notice.network.text, { detail }) }, retry);
+      showNotice('error', t('replay.status.error'), notice('network', { detail }), retry);
     }
     throw new Error(manifest?.error || `HTTP ${response.status}`);
   }
@@ -1211,9 +1114,9 @@ function retry() {
 
 /** @param {any} manifest */
 function showHeader(manifest) {
-  const title = typeof manifest.session_title === 'string' && manifest.session_title ? manifest.session_title : STRINGS.heading;
+  const title = typeof manifest.session_title === 'string' && manifest.session_title ? manifest.session_title : t('replay.heading');
   el.title.textContent = title;
-  document.title = format(STRINGS.pageTitle, { title });
+  document.title = t('replay.pageTitle', { title });
   const course = typeof manifest.course_title === 'string' ? manifest.course_title : '';
   el.course.textContent = course;
   el.course.hidden = !course;
@@ -1223,24 +1126,33 @@ function showHeader(manifest) {
 function readyStatus(manifest) {
   const duration = formatDuration(timeline.duration);
   let text = typeof manifest.started_at_ms === 'number'
-    ? format(STRINGS.status.ready, { date: dateFormat.format(new Date(manifest.started_at_ms)), duration })
-    : format(STRINGS.status.readyNoDate, { duration });
-  if (manifest.state === 'recovered') text = `${text} ${STRINGS.status.recovered}`;
+    ? t('replay.status.ready', { date: formatDate(manifest.started_at_ms), duration })
+    : t('replay.status.readyNoDate', { duration });
+  if (manifest.state === 'recovered') text = `${text} ${t('replay.status.recovered')}`;
   return text;
 }
 
-const dateFormat = (() => {
-  try {
-    return new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
-  } catch {
-    return new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
-  }
-})();
+
+/** @type {any} the manifest shown, to redraw its texts in another language */
+let lastManifest = null;
+
+/** Redraws the texts this page builds itself, after the language changed. */
+function onLanguage() {
+  renderLayout();
+  renderMute();
+  if (!lastManifest) return;
+  showHeader(lastManifest);
+  if (!loaded) return;
+  ui.shownPlay = '';
+  ui.shownSecond = -1;
+  renderEvents();
+  renderTime();
+  showState('ready', readyStatus(lastManifest));
+}
 
 /** Loads the manifest and sets the players up; rejects when there is nothing to play. */
 async function start() {
-  applyStrings(document, STRINGS);
-  document.title = STRINGS.pageTitleDefault;
+  document.title = t('replay.pageTitleDefault');
   renderLayout();
   renderMute();
   el.volume.parentElement?.toggleAttribute('hidden', !volumeSettable());
@@ -1248,22 +1160,23 @@ async function start() {
   el.screen.muted = true;
 
   const manifest = await loadManifest();
+  lastManifest = manifest;
   showHeader(manifest);
 
   if (manifest.state === 'recording' || manifest.state === 'finalizing') {
-    showNotice('in-progress', STRINGS.status.inProgress, STRINGS.notice[manifest.state], retry);
+    showNotice('in-progress', t('replay.status.inProgress'), notice(manifest.state), retry);
     throw new Error(`recording is ${manifest.state}`);
   }
   if (manifest.state === 'failed') {
     const error = typeof manifest.error === 'string' && manifest.error ? manifest.error : '';
-    const text = error ? format(STRINGS.notice.failed.text, { error }) : STRINGS.notice.failed.textNoReason;
-    showNotice('failed', STRINGS.status.failed, { heading: STRINGS.notice.failed.heading, text }, null);
+    const text = error ? t('replay.notice.failed.text', { error }) : t('replay.notice.failed.textNoReason');
+    showNotice('failed', t('replay.status.failed'), { heading: t('replay.notice.failed.heading'), text }, null);
     throw new Error('recording failed');
   }
 
   timeline = buildTimeline(manifest);
   if (!timeline.camera.length && !timeline.screen.length) {
-    showNotice('failed', STRINGS.status.error, STRINGS.notice.empty, null);
+    showNotice('failed', t('replay.status.error'), notice('empty'), null);
     throw new Error('nothing to play');
   }
   players.camera.segments = timeline.camera;
@@ -1315,6 +1228,7 @@ el.camera.addEventListener('waiting', () => {
   }
 });
 document.addEventListener('keydown', onKey);
+onLanguageChange(onLanguage);
 
 // Every frame while playing and visible; a slower beat keeps the players in line when frames
 // do not run (a hidden tab) or nothing plays.

@@ -1,34 +1,12 @@
 // The start page: paste a session link (or a session id and key) and go there.
 
-import { applyStrings, byId } from './ui.js';
+import { byId } from './ui.js';
 import { linkPath, parseLink } from './links.js';
+import { initI18n, mountLanguageSwitch, onLanguageChange, t } from './i18n.js';
 
-const STRINGS = {
-  title: 'lectern',
-  tagline: 'Live video sessions for blended instruction.',
-  description: 'A facilitator in the classroom broadcasts camera, microphone and screen; remote participants watch in their browser. Nothing to install.',
-  open: {
-    heading: 'Open a session',
-    linkLabel: 'Session link',
-    linkPlaceholder: 'https://…/watch/…#k=…',
-    linkHint: 'Paste the facilitator or participant link. Facilitator links are printed by the server when it starts; participants get theirs from the organiser.',
-    submit: 'Open',
-    empty: 'Paste a link first.',
-    invalid: 'This is not a lectern session link. It should contain /facilitate/ or /watch/, the session id, and #k= followed by the key.',
-  },
-  manual: {
-    summary: 'I have a session id and a key instead',
-    sessionLabel: 'Session id',
-    keyLabel: 'Key',
-    roleLegend: 'I am',
-    participant: 'a participant (watch)',
-    facilitator: 'the facilitator (present)',
-    submit: 'Open session',
-    missing: 'Enter both the session id and the key.',
-  },
-  footer: 'The key is the part of a link after “#”. Browsers do not send it with page requests, so it stays out of server logs. Keep facilitator links to yourself.',
-  library: 'Recorded sessions',
-};
+await initI18n();
+mountLanguageSwitch();
+
 
 const linkForm = /** @type {HTMLFormElement} */ (byId('open-link'));
 const linkInput = /** @type {HTMLInputElement} */ (byId('link'));
@@ -66,13 +44,13 @@ linkForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const text = linkInput.value.trim();
   if (!text) {
-    setError(linkError, [linkInput], STRINGS.open.empty);
+    setError(linkError, [linkInput], t('start.open.empty'));
     linkInput.focus();
     return;
   }
   const link = parseLink(text, location.href);
   if (!link || !link.role) {
-    setError(linkError, [linkInput], STRINGS.open.invalid);
+    setError(linkError, [linkInput], t('start.open.invalid'));
     linkInput.focus();
     return;
   }
@@ -85,7 +63,7 @@ manualForm.addEventListener('submit', (event) => {
   const session = sessionInput.value.trim();
   const key = keyInput.value.trim();
   if (!session || !key) {
-    setError(manualError, [sessionInput, keyInput], STRINGS.manual.missing);
+    setError(manualError, [sessionInput, keyInput], t('start.manual.missing'));
     (session ? keyInput : sessionInput).focus();
     return;
   }
@@ -95,5 +73,7 @@ manualForm.addEventListener('submit', (event) => {
   go(linkPath(role, session, key));
 });
 
-applyStrings(document, STRINGS);
-document.title = STRINGS.title;
+document.title = t('start.title');
+onLanguageChange(() => {
+  document.title = t('start.title');
+});

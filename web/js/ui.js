@@ -1,5 +1,5 @@
-// Small DOM helpers shared by the pages. No user-visible strings live here: every page keeps its
-// own in one STRINGS object and passes them in.
+// Small DOM helpers shared by the pages. No user-visible strings live here: they are in
+// web/i18n/<lang>.json, read through i18n.js.
 
 /** @typedef {'connecting' | 'waiting' | 'live' | 'paused' | 'reconnecting' | 'ended' | 'error'} PageState */
 
@@ -13,58 +13,6 @@ export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`missing #${id}`);
   return /** @type {T} */ (el);
-}
-
-/**
- * Fills the page's static text from a strings object: `data-text="a.b"` sets textContent,
- * `data-label="a.b"` sets aria-label, `data-placeholder="a.b"` sets placeholder.
- * @param {ParentNode} root
- * @param {Record<string, any>} strings
- */
-export function applyStrings(root, strings) {
-  for (const el of root.querySelectorAll('[data-text]')) {
-    const value = lookup(strings, el.getAttribute('data-text'));
-    if (value !== undefined) el.textContent = value;
-  }
-  for (const el of root.querySelectorAll('[data-label]')) {
-    const value = lookup(strings, el.getAttribute('data-label'));
-    if (value !== undefined) el.setAttribute('aria-label', value);
-  }
-  for (const el of root.querySelectorAll('[data-placeholder]')) {
-    const value = lookup(strings, el.getAttribute('data-placeholder'));
-    if (value !== undefined) el.setAttribute('placeholder', value);
-  }
-}
-
-/**
- * @param {Record<string, any>} strings
- * @param {string | null} path  dotted, e.g. "controls.goLive"
- * @returns {string | undefined}
- */
-function lookup(strings, path) {
-  if (!path) return undefined;
-  /** @type {any} */
-  let value = strings;
-  for (const part of path.split('.')) value = value?.[part];
-  return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * Replaces `{name}` placeholders.
- * @param {string} template
- * @param {Record<string, string | number>} values
- */
-export function format(template, values) {
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
-}
-
-/**
- * Picks the singular or plural form: `{one: '1 person', other: '{n} people'}`.
- * @param {{one: string, other: string}} forms
- * @param {number} n
- */
-export function plural(forms, n) {
-  return format(n === 1 ? forms.one : forms.other, { n });
 }
 
 /**

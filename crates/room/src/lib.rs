@@ -8,17 +8,26 @@
 //!
 //! Tracks belong to an *owner* (the person, not the connection), so a facilitator who reloads the
 //! page gets the same track ids back and viewers keep their transceivers.
+//!
+//! The live discussion (chat, Q&A, hands) and the stage (participants brought on to publish
+//! camera and microphone, muting, removal) are in [`classroom`](crate::classroom); every change
+//! there is also a [`Notice::RecordEvent`] for the recording's timeline and the session's log.
 
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use lectern_proto::{
-    EndReason, ErrorCode, Participant, PeerId, ProtocolError, RecordingFrame, RecordingId,
-    RecordingState, Role, ServerMsg, SessionInfo, SessionState, SessionStateFrame, Source, TrackId,
-    TrackInfo,
+    ChatMessage, EndReason, ErrorCode, Participant, PeerId, ProtocolError, Question, QuestionId,
+    RecordingFrame, RecordingId, RecordingState, Role, ServerMsg, SessionInfo, SessionState,
+    SessionStateFrame, Source, TrackId, TrackInfo,
 };
+
+mod classroom;
+
+use classroom::Bucket;
+pub use classroom::{RateLimit, ACTION_LIMIT, MAX_QUESTIONS, TEXT_LIMIT};
 
 /// Who owns published tracks across reconnections.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,14 +64,44 @@ pub enum Notice {
     StartRecorder,
     /// Stop and finalize the recorder.
     StopRecorder,
-    /// A timed event for the recording's timeline (now): `kind` and its JSON `data`.
+    /// A timed event (now) for the recording's timeline and the session's log: `kind` and its
+    /// JSON `data` (a few hundred bytes at most).
     RecordEvent { kind: &'static str, data: String },
+    /// This peer left the stage: close its publish connection (its tracks are already removed
+    /// by [`Notice::TrackRemoved`]s). It publishes on a new connection if brought back.
+    ClosePublish { peer: PeerId },
+    /// Stop (`muted`) or resume forwarding and recording this peer's microphone.
+    Mute { peer: PeerId, muted: bool },
+    /// The facilitator removed someone with `revoke`: revoke the invite they joined with.
+    RevokeInvite { invite: String },
 }
 
 #[derive(Clone, Debug)]
 struct Member {
     name: String,
     role: Role,
+    affiliation: String,
+    person: String,
+    invite: Option<String>,
+    consented: bool,
+    receives_media: bool,
+    hand: bool,
+    stage: bool,
+    muted: bool,
+}
+
+impl Member {
+    fn participant(&self, peer: PeerId) -> Participant {
+        Participant {
+            peer,
+            name: self.name.clone(),
+            role: self.role,
+            affiliation: self.affiliation.clone(),
+            hand: self.hand,
+            stage: self.stage,
+            muted: self.muted,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +179,20 @@ pub struct Room {
     /// Whether the session has been live yet (for `record_from_start`).
     was_live: bool,
     notices: VecDeque<Notice>,
+    /// The latest chat messages, oldest first (at most `CHAT_HISTORY`).
+    chat: VecDeque<ChatMessage>,
+    /// The id of the next chat message.
+    next_chat: u64,
+    /// Every question, in the order asked (at most [`MAX_QUESTIONS`]).
+    questions: Vec<Question>,
+    /// The questions each person voted for.
+    votes: BTreeMap<String, BTreeSet<QuestionId>>,
+    /// Persons the facilitator removed: they cannot join again.
+    removed: BTreeSet<String>,
+    /// Chat and questions, per person.
+    text_limits: BTreeMap<String, Bucket>,
+    /// Votes and hands, per person.
+    action_limits: BTreeMap<String, Bucket>,
 }
 
 impl Room {
@@ -156,6 +209,13 @@ impl Room {
             recording: RecordingFrame::default(),
             was_live: false,
             notices: VecDeque::new(),
+            chat: VecDeque::new(),
+            next_chat: 1,
+            questions: Vec::new(),
+            votes: BTreeMap::new(),
+            removed: BTreeSet::new(),
+            text_limits: BTreeMap::new(),
+            action_limits: BTreeMap::new(),
         }
     }
 
@@ -265,6 +325,20 @@ impl Room {
             since_ms: Some(since_ms),
             message: None,
         });
+        // Participants who did not accept the recording notice may not be recorded.
+        let unconsented: Vec<PeerId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.role == Role::Participant && !m.consented)
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in unconsented {
+            self.leave(peer);
+            self.notices.push_back(Notice::Disconnect {
+                peer,
+                error: consent_required(),
+            });
+        }
     }
 
     /// The recorder could not start, or stopped on an error (disk full, …): everyone sees that
@@ -346,17 +420,40 @@ impl Room {
         self.notices.pop_front()
     }
 
-    /// A peer whose key has been checked joins in `role`.
-    pub fn join(&mut self, now: Instant, peer: PeerId, role: Role, name: Option<String>) {
+    /// A peer whose key has been checked joins as `admission` says. Refused (a
+    /// [`Notice::Disconnect`]) when the session has ended, the role does not join live sessions,
+    /// the person was removed, or a participant without consent joins while recording.
+    pub fn join(&mut self, now: Instant, peer: PeerId, admission: Admission) {
         let _ = now;
-        if self.is_ended() {
-            self.notices.push_back(Notice::Disconnect {
-                peer,
-                error: ProtocolError::new(ErrorCode::SessionOver, "the session has ended"),
-            });
+        let refusal = if self.is_ended() {
+            Some(ProtocolError::new(
+                ErrorCode::SessionOver,
+                "the session has ended",
+            ))
+        } else if !admission.role.joins_live() {
+            Some(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!("a {} does not join live sessions", admission.role),
+            ))
+        } else if self.removed.contains(&admission.person) {
+            Some(removed_error())
+        } else if admission.role == Role::Participant
+            && !admission.consented
+            && matches!(
+                self.recording.state,
+                RecordingState::On | RecordingState::Starting
+            )
+        {
+            Some(consent_required())
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            self.notices.push_back(Notice::Disconnect { peer, error });
             return;
         }
-        let name = clean_name(name, role);
+        let role = admission.role;
+        let name = clean_name(admission.name, role);
         if role == Role::Facilitator {
             if let Some(old) = self.facilitator.take() {
                 // The same facilitator from a new tab or after a reload whose old socket is still
@@ -377,13 +474,38 @@ impl Room {
             self.facilitator = Some(peer);
             self.grace_deadline = None;
         }
-        self.members.insert(
-            peer,
-            Member {
-                name: name.clone(),
-                role,
-            },
-        );
+        let affiliation: String = admission
+            .affiliation
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(lectern_proto::MAX_NAME_CHARS)
+            .collect();
+        let member = Member {
+            name,
+            role,
+            affiliation: affiliation.trim().to_string(),
+            person: admission.person,
+            invite: admission.invite,
+            consented: admission.consented,
+            receives_media: admission.receives_media,
+            hand: false,
+            stage: false,
+            muted: false,
+        };
+        let participant = member.participant(peer);
+        let voted = self
+            .votes
+            .get(&member.person)
+            .map(|v| {
+                // In the order asked, like `questions`.
+                self.questions
+                    .iter()
+                    .map(|q| q.id)
+                    .filter(|id| v.contains(id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.members.insert(peer, member);
         self.notices.push_back(Notice::Send {
             to: peer,
             msg: ServerMsg::Joined(Box::new(lectern_proto::Joined {
@@ -394,24 +516,23 @@ impl Room {
                 participants: self.participants(),
                 tracks: self.track_infos(),
                 recording: self.recording.clone(),
-                chat: Vec::new(),
-                questions: Vec::new(),
-                voted: Vec::new(),
+                chat: self.chat.iter().cloned().collect(),
+                questions: self.questions.clone(),
+                voted,
             })),
         });
+        self.record_event(
+            "join",
+            serde_json::json!({
+                "peer": peer,
+                "name": participant.name,
+                "role": role,
+                "affiliation": participant.affiliation,
+            }),
+        );
         self.notices.push_back(Notice::Broadcast {
             except: Some(peer),
-            msg: ServerMsg::ParticipantJoined(lectern_proto::ParticipantJoined {
-                participant: Participant {
-                    peer,
-                    name,
-                    role,
-                    affiliation: String::new(),
-                    hand: false,
-                    stage: false,
-                    muted: false,
-                },
-            }),
+            msg: ServerMsg::ParticipantJoined(lectern_proto::ParticipantJoined { participant }),
         });
     }
 
@@ -433,9 +554,13 @@ impl Room {
 
     /// Removes a member and their tracks; returns whether they were a member.
     fn leave(&mut self, peer: PeerId) -> bool {
-        if self.members.remove(&peer).is_none() {
+        let Some(member) = self.members.remove(&peer) else {
             return false;
-        }
+        };
+        self.record_event(
+            "leave",
+            serde_json::json!({ "peer": peer, "name": member.name, "role": member.role }),
+        );
         let owned: Vec<TrackId> = self
             .tracks
             .iter()
@@ -460,22 +585,49 @@ impl Room {
         true
     }
 
-    /// May `peer` publish at all?
+    /// May `peer` publish at all? The facilitator may, and participants on stage.
     pub fn check_publish(&self, peer: PeerId) -> Result<(), ProtocolError> {
-        match self.members.get(&peer).map(|m| m.role) {
-            Some(Role::Facilitator) => Ok(()),
+        match self.members.get(&peer) {
+            Some(m) if m.role == Role::Facilitator || m.stage => Ok(()),
             Some(_) => Err(ProtocolError::new(
                 ErrorCode::Forbidden,
-                "only the facilitator may publish",
+                "only the facilitator and participants on stage may publish",
             )),
             None => Err(ProtocolError::new(ErrorCode::NotJoined, "join first")),
         }
     }
 
+    /// May `peer` publish `source`? Stage members publish camera and microphone only; the screen
+    /// is the facilitator's.
+    pub fn check_source(&self, peer: PeerId, source: Source) -> Result<(), ProtocolError> {
+        self.check_publish(peer)?;
+        if source == Source::Screen && self.role_of(peer) != Some(Role::Facilitator) {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "on stage, only camera and microphone may be published",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `viewer` receives `track`: members who receive media get every track except
+    /// their own (the facilitator's own tracks across its reconnections included).
+    pub fn receives(&self, viewer: PeerId, track: TrackId) -> bool {
+        let (Some(m), Some(t)) = (self.members.get(&viewer), self.tracks.get(&track)) else {
+            return false;
+        };
+        m.receives_media && t.publisher != viewer && t.owner != self.owner_of(viewer)
+    }
+
+    /// Whether `peer`'s microphone is muted (a stage member muted by the facilitator or self).
+    pub fn is_muted(&self, peer: PeerId) -> bool {
+        self.members.get(&peer).is_some_and(|m| m.muted)
+    }
+
     /// `peer` now sends media for `source`: returns the track id (an existing paused one of the
     /// same owner and source is resumed).
     pub fn publish(&mut self, peer: PeerId, source: Source) -> Result<TrackId, ProtocolError> {
-        self.check_publish(peer)?;
+        self.check_source(peer, source)?;
         let owner = self.owner_of(peer);
         if let Some((&id, t)) = self
             .tracks
@@ -621,16 +773,16 @@ impl Room {
     fn participants(&self) -> Vec<Participant> {
         self.members
             .iter()
-            .map(|(peer, m)| Participant {
-                peer: *peer,
-                name: m.name.clone(),
-                role: m.role,
-                affiliation: String::new(),
-                hand: false,
-                stage: false,
-                muted: false,
-            })
+            .map(|(peer, m)| m.participant(*peer))
             .collect()
+    }
+
+    /// Queues a timeline event.
+    fn record_event(&mut self, kind: &'static str, data: serde_json::Value) {
+        self.notices.push_back(Notice::RecordEvent {
+            kind,
+            data: data.to_string(),
+        });
     }
 
     fn track_infos(&self) -> Vec<TrackInfo> {
@@ -649,6 +801,20 @@ fn track_info(id: TrackId, t: &Track) -> TrackInfo {
         publisher: t.publisher,
         paused: t.paused,
     }
+}
+
+fn consent_required() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::ConsentRequired,
+        "the session is being recorded: accept the recording notice to join",
+    )
+}
+
+fn removed_error() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::Removed,
+        "the facilitator removed you from this session",
+    )
 }
 
 /// Trims a display name, drops control characters, caps its length; a default per role.

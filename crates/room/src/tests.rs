@@ -45,10 +45,9 @@ fn join_sends_joined_and_announces() {
     r.join(
         now,
         f,
-        Role::Facilitator,
-        Some("  Dr. Joseph \u{7} ".into()),
+        Admission::new(Role::Facilitator, Some("  Dr. Joseph \u{7} ".into())),
     );
-    r.join(now, p, Role::Participant, None);
+    r.join(now, p, Admission::new(Role::Participant, None));
     let n = drain(&mut r);
     let joined_p = n
         .iter()
@@ -77,8 +76,8 @@ fn only_facilitator_publishes_and_ends() {
     let now = Instant::now();
     let f = PeerId::random();
     let p = PeerId::random();
-    r.join(now, f, Role::Facilitator, None);
-    r.join(now, p, Role::Participant, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
+    r.join(now, p, Admission::new(Role::Participant, None));
     assert_eq!(
         r.publish(p, Source::Camera).unwrap_err().code,
         ErrorCode::Forbidden
@@ -112,7 +111,7 @@ fn facilitator_reconnect_resumes_same_track_ids() {
     let mut r = room();
     let t0 = Instant::now();
     let f1 = PeerId::random();
-    r.join(t0, f1, Role::Facilitator, None);
+    r.join(t0, f1, Admission::new(Role::Facilitator, None));
     let cam = r.publish(f1, Source::Camera).unwrap();
     let mic = r.publish(f1, Source::Microphone).unwrap();
     drain(&mut r);
@@ -125,7 +124,11 @@ fn facilitator_reconnect_resumes_same_track_ids() {
     assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(10)));
 
     let f2 = PeerId::random();
-    r.join(t0 + Duration::from_secs(3), f2, Role::Facilitator, None);
+    r.join(
+        t0 + Duration::from_secs(3),
+        f2,
+        Admission::new(Role::Facilitator, None),
+    );
     assert_eq!(
         r.poll_timeout(),
         None,
@@ -144,8 +147,8 @@ fn grace_expiry_ends_session() {
     let t0 = Instant::now();
     let f = PeerId::random();
     let p = PeerId::random();
-    r.join(t0, f, Role::Facilitator, None);
-    r.join(t0, p, Role::Participant, None);
+    r.join(t0, f, Admission::new(Role::Facilitator, None));
+    r.join(t0, p, Admission::new(Role::Participant, None));
     r.publish(f, Source::Camera).unwrap();
     r.leave_at(t0, f);
     drain(&mut r);
@@ -159,7 +162,11 @@ fn grace_expiry_ends_session() {
     }));
     // Joining an ended session is refused.
     let late = PeerId::random();
-    r.join(t0 + Duration::from_secs(11), late, Role::Participant, None);
+    r.join(
+        t0 + Duration::from_secs(11),
+        late,
+        Admission::new(Role::Participant, None),
+    );
     match drain(&mut r).as_slice() {
         [Notice::Disconnect { peer, error }] => {
             assert_eq!(*peer, late);
@@ -175,10 +182,10 @@ fn second_facilitator_connection_replaces_first() {
     let now = Instant::now();
     let f1 = PeerId::random();
     let f2 = PeerId::random();
-    r.join(now, f1, Role::Facilitator, None);
+    r.join(now, f1, Admission::new(Role::Facilitator, None));
     let cam = r.publish(f1, Source::Camera).unwrap();
     drain(&mut r);
-    r.join(now, f2, Role::Facilitator, None);
+    r.join(now, f2, Admission::new(Role::Facilitator, None));
     let n = drain(&mut r);
     assert!(n.iter().any(|n| matches!(n,
         Notice::Disconnect { peer, error } if *peer == f1 && error.code == ErrorCode::Replaced)));
@@ -199,7 +206,7 @@ fn unpublish_removes_track() {
     let mut r = room();
     let now = Instant::now();
     let f = PeerId::random();
-    r.join(now, f, Role::Facilitator, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
     let screen = r.publish(f, Source::Screen).unwrap();
     drain(&mut r);
     r.unpublish(f, Source::Screen);
@@ -226,8 +233,8 @@ fn facilitator_starts_and_stops_recording_everyone_sees_it() {
     let mut r = room();
     let now = Instant::now();
     let (f, p) = (PeerId::random(), PeerId::random());
-    r.join(now, f, Role::Facilitator, None);
-    r.join(now, p, Role::Participant, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
+    r.join(now, p, Admission::new(Role::Participant, None));
     drain(&mut r);
     // A participant may not.
     assert_eq!(
@@ -262,7 +269,7 @@ fn facilitator_starts_and_stops_recording_everyone_sees_it() {
 
     // A late joiner learns it from `joined`.
     let late = PeerId::random();
-    r.join(now, late, Role::Participant, None);
+    r.join(now, late, Admission::new(Role::Participant, None));
     let joined = drain(&mut r)
         .into_iter()
         .find_map(|n| match n {
@@ -286,7 +293,7 @@ fn recorder_failure_is_broadcast_and_a_late_recorder_is_stopped() {
     let mut r = room();
     let now = Instant::now();
     let f = PeerId::random();
-    r.join(now, f, Role::Facilitator, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
     r.request_recording(f, true).unwrap();
     r.request_recording(f, false).unwrap();
     drain(&mut r);
@@ -315,7 +322,7 @@ fn record_from_start_and_end_stops_the_recorder() {
     });
     let now = Instant::now();
     let f = PeerId::random();
-    r.join(now, f, Role::Facilitator, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
     assert!(!drain(&mut r).contains(&Notice::StartRecorder));
     r.publish(f, Source::Camera).unwrap();
     let n = drain(&mut r);
@@ -337,8 +344,8 @@ fn chapters_mark_a_running_recording_only() {
     let mut r = room();
     let now = Instant::now();
     let (f, p) = (PeerId::random(), PeerId::random());
-    r.join(now, f, Role::Facilitator, None);
-    r.join(now, p, Role::Participant, None);
+    r.join(now, f, Admission::new(Role::Facilitator, None));
+    r.join(now, p, Admission::new(Role::Participant, None));
     drain(&mut r);
     assert_eq!(
         r.add_chapter(f, "Intro").unwrap_err().code,
@@ -369,3 +376,5 @@ fn chapters_mark_a_running_recording_only() {
         }]
     );
 }
+
+mod classroom;

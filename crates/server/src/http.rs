@@ -33,6 +33,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             "/watch/{session}",
             get(|_: UrlPath<String>| async { page("watch.html") }),
         )
+        .route(
+            "/display/{session}",
+            get(|_: UrlPath<String>| async { page("display.html") }),
+        )
         .route("/recordings", get(|| async { page("library.html") }))
         .route(
             "/replay/{recording}",

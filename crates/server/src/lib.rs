@@ -11,6 +11,7 @@ mod admin_api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+mod discussion;
 pub mod export;
 mod http;
 pub mod invites;
@@ -402,6 +403,16 @@ async fn follow_rooms(
                 }
             }
             SfuEvent::RecordingRequested { session } => recording::start(&state, session),
+            SfuEvent::RevokeInvite { session, invite } => {
+                tracing::info!("session {session}: the facilitator asked to revoke an invite");
+                let _ = invite;
+            }
+            SfuEvent::SessionEvent {
+                session,
+                kind,
+                data,
+                at_ms,
+            } => crate::discussion::persist(&state, session, kind, &data, at_ms),
         }
     }
 }

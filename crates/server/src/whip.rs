@@ -71,7 +71,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 ///
 /// Unknown session → `unknown_session` (404); no, a forged, or another course's token →
 /// `bad_key` (401); an expired or revoked invite → `key_expired`, `key_revoked` (401); a token
-/// of another role → `forbidden` (403); an ended session → `session_over` (410).
+/// of another role, or a facilitator the session does not name when it names its facilitators →
+/// `forbidden` (403); an ended session → `session_over` (410).
 pub(crate) fn authorize(
     state: &AppState,
     session: &str,
@@ -113,6 +114,12 @@ pub(crate) fn authorize(
         return Err(ProtocolError::new(
             ErrorCode::SessionOver,
             "the session has ended",
+        ));
+    }
+    if !crate::auth::may_facilitate(&store, &invite, session.id)? {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            "this session has other facilitators",
         ));
     }
     Ok((session, invite))

@@ -243,6 +243,18 @@ pub enum SfuEvent {
     /// sets up a recorder and answers with [`Control::RecorderStarted`] or
     /// [`Control::RecorderFailed`].
     RecordingRequested { session: SessionId },
+    /// The facilitator removed someone with `revoke`: their invite must stop working.
+    RevokeInvite { session: SessionId, invite: String },
+    /// Something happened in the discussion or on stage (chat, a question, a hand, …), sent
+    /// whether or not the session is recorded: `kind` and its JSON `data` (bounded: a few
+    /// hundred bytes), at `at_ms` (ms since the UNIX epoch). The same events go on a running
+    /// recording's timeline.
+    SessionEvent {
+        session: SessionId,
+        kind: &'static str,
+        data: String,
+        at_ms: u64,
+    },
 }
 
 /// A running room task.

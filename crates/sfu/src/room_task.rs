@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use lectern_proto::{
     Answer, Candidate, ClientMsg, EndReason, ErrorCode, MediaKind, Offer, PcKind, PeerId,
-    ProtocolError, PublishedMid, Role, ServerMsg, ServerOffer, SessionInfo, Source, SubscribedMid,
+    ProtocolError, PublishedMid, ServerMsg, ServerOffer, SessionInfo, Source, SubscribedMid,
     TrackId,
 };
 use lectern_room::{Notice, Room, RoomConfig};
@@ -267,6 +267,8 @@ struct Upstream {
 struct Publication {
     source: Source,
     publisher: PeerId,
+    /// A muted microphone: its packets are dropped on arrival (set by the room's `Mute`).
+    muted: bool,
     codec: Codec,
     rtc_codec: RTCRtpCodec,
     upstream: Option<Upstream>,
@@ -547,8 +549,7 @@ impl RoomTask {
                         receives_media: admission.receives_media,
                     },
                 );
-                let admission = *admission;
-                self.room.join(now, peer, admission.role, admission.name);
+                self.room.join(now, peer, *admission);
                 self.apply_notices(now);
                 if self.members.contains_key(&peer) {
                     self.subscribe_to_existing(now, peer);
@@ -705,14 +706,19 @@ impl RoomTask {
             ClientMsg::StartRecording => self.room.request_recording(peer, true),
             ClientMsg::StopRecording => self.room.request_recording(peer, false),
             ClientMsg::AddChapter(c) => self.room.add_chapter(peer, &c.title),
+            ClientMsg::Chat(t) => self.room.chat(now, wall_ms(), peer, &t.text),
+            ClientMsg::Ask(t) => self.room.ask(now, wall_ms(), peer, &t.text),
+            ClientMsg::Vote(v) => self.room.vote(now, peer, v.question, v.up),
+            ClientMsg::MarkQuestion(m) => self.room.mark_question(peer, m.question, m.state),
+            ClientMsg::RaiseHand => self.room.raise_hand(now, peer),
+            ClientMsg::LowerHand(l) => self.room.lower_hand(now, peer, l.peer),
+            ClientMsg::SetStage(s) => self.room.set_stage(peer, s.peer, s.on),
+            ClientMsg::Mute(m) => self.room.mute(peer, m.peer, m.muted),
+            ClientMsg::Remove(r) => self.room.remove(peer, r.peer, r.revoke),
             ClientMsg::Leave => {
                 self.remove_member(now, peer);
                 Ok(())
             }
-            other => Err(ProtocolError::new(
-                ErrorCode::UnknownType,
-                format!("{} is not supported yet", other.type_name()),
-            )),
         }
     }
 
@@ -731,6 +737,9 @@ impl RoomTask {
         self.room.check_publish(peer)?;
         // Everything is checked before anything changes.
         let sending = check_publish_offer(&offer.sdp, &offer.tracks)?;
+        for t in &sending {
+            self.room.check_source(peer, t.source)?;
+        }
         let desc = RTCSessionDescription::offer(offer.sdp)
             .map_err(|e| ProtocolError::new(ErrorCode::BadSdp, e.to_string()))?;
 
@@ -901,6 +910,24 @@ impl RoomTask {
         self.inbound.remove(&id);
     }
 
+    /// A member left the stage: its publish connection closes (its tracks are gone already);
+    /// it publishes on a new one if brought back.
+    fn close_publish(&mut self, peer: PeerId) {
+        let Some(member) = self.members.get_mut(&peer) else {
+            return;
+        };
+        member.published.clear();
+        let Some(id) = member.publish.take() else {
+            return;
+        };
+        for p in self.tracks.values_mut() {
+            if p.upstream.as_ref().is_some_and(|u| u.conn == id) {
+                p.upstream = None;
+            }
+        }
+        self.close_conn(id);
+    }
+
     fn remove_member(&mut self, now: Instant, peer: PeerId) {
         let Some(member) = self.members.remove(&peer) else {
             return;
@@ -972,11 +999,30 @@ impl RoomTask {
                     });
                 }
                 Notice::StopRecorder => self.stop_recorder(),
-                Notice::RecordEvent { kind, data } => self.tell_recorder(TapMsg::Event {
-                    kind,
-                    data,
-                    at: std::time::SystemTime::now(),
-                }),
+                Notice::RecordEvent { kind, data } => {
+                    let at = std::time::SystemTime::now();
+                    let _ = self.io.shared.events.send(SfuEvent::SessionEvent {
+                        session: self.session,
+                        kind,
+                        data: data.clone(),
+                        at_ms: unix_ms(at),
+                    });
+                    self.tell_recorder(TapMsg::Event { kind, data, at });
+                }
+                Notice::ClosePublish { peer } => self.close_publish(peer),
+                Notice::Mute { peer, muted } => {
+                    for p in self.tracks.values_mut() {
+                        if p.publisher == peer && p.source == Source::Microphone {
+                            p.muted = muted;
+                        }
+                    }
+                }
+                Notice::RevokeInvite { invite } => {
+                    let _ = self.io.shared.events.send(SfuEvent::RevokeInvite {
+                        session: self.session,
+                        invite,
+                    });
+                }
                 Notice::Disconnect { peer, error } => {
                     let code = error.code.close_code().unwrap_or(1000);
                     let reason = error.code.as_str().to_string();
@@ -1015,18 +1061,15 @@ impl RoomTask {
     }
 
     fn add_leg(&mut self, now: Instant, viewer: PeerId, track: TrackId) {
-        let Some(p) = self.tracks.get(&track) else {
-            return;
-        };
-        if p.publisher == viewer || self.room.role_of(viewer) == Some(Role::Facilitator) {
-            // The facilitator watches nobody yet (the stage comes later); a publisher never
-            // receives its own tracks.
+        if !self.tracks.contains_key(&track) || !self.room.receives(viewer, track) {
+            // A publisher never receives its own tracks; a publish-only member (an ingest)
+            // receives nothing.
             return;
         }
         let Some(member) = self.members.get(&viewer) else {
             return;
         };
-        if !member.receives_media || member.senders.contains_key(&track) {
+        if member.senders.contains_key(&track) {
             return;
         }
         let conn_id = match member.subscribe {
@@ -1382,6 +1425,7 @@ impl RoomTask {
                     self.room_add_legs(now, track);
                 } else {
                     p.upstream = Some(upstream);
+                    p.muted = source == Source::Microphone && self.room.is_muted(peer);
                     p.publisher = peer;
                     p.epoch += 1;
                     p.latest_seq = None;
@@ -1408,11 +1452,13 @@ impl RoomTask {
         rtc_codec: RTCRtpCodec,
         upstream: Upstream,
     ) {
+        let muted = source == Source::Microphone && self.room.is_muted(publisher);
         self.tracks.insert(
             track,
             Publication {
                 source,
                 publisher,
+                muted,
                 codec,
                 rtc_codec,
                 upstream: Some(upstream),
@@ -1454,6 +1500,10 @@ impl RoomTask {
             return;
         }
         self.counters.packets_in += 1;
+        if p.muted {
+            // A muted stage microphone: neither forwarded nor recorded.
+            return;
+        }
         let started = Instant::now();
         // Header extension ids are negotiated per connection; the publisher's mean nothing to a
         // viewer. They are dropped once here, for all viewers.
@@ -1900,6 +1950,17 @@ fn open_egress(conn: &mut Conn, now: Instant) -> Option<Egress> {
             None
         }
     }
+}
+
+/// Milliseconds since the UNIX epoch.
+fn unix_ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The wall clock now, for the room's timestamps (chat, questions).
+fn wall_ms() -> u64 {
+    unix_ms(std::time::SystemTime::now())
 }
 
 fn internal() -> ProtocolError {

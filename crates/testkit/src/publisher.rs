@@ -1,5 +1,6 @@
-//! A headless facilitator: joins, publishes a camera (synthetic VP8) and a microphone
-//! (synthetic Opus), and counts the keyframe requests it receives.
+//! A headless publisher: joins (as the facilitator, or over the connection of a participant on
+//! stage), publishes a camera (synthetic VP8) and a microphone (synthetic Opus), and counts the
+//! keyframe requests it receives.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -176,10 +177,15 @@ impl LecternPublish {
     /// Joins with the facilitator key.
     pub async fn join(ws_url: &str, session: SessionId, key: &str) -> anyhow::Result<Self> {
         let (signal, _joined) = Signal::join(ws_url, session, key, "Headless facilitator").await?;
+        Ok(LecternPublish::over(signal))
+    }
+
+    /// Publishes over a connection that has joined already (a participant brought on stage).
+    pub fn over(signal: Signal) -> Self {
         let mut ping = tokio::time::interval(Duration::from_secs(10));
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ping.reset();
-        Ok(LecternPublish { signal, ping })
+        LecternPublish { signal, ping }
     }
 }
 

@@ -1,0 +1,413 @@
+//! The live discussion and the stage with headless clients: chat, Q&A with votes, hands, a
+//! participant brought on stage who publishes (and is muted, then taken off), removal.
+
+use std::time::Duration;
+
+use lectern_e2e::TestServer;
+use lectern_proto::{
+    ChatMessage, ClientMsg, ErrorCode, LowerHand, MarkQuestion, Mute, Participant, PeerId,
+    Question, QuestionId, QuestionState, Remove, Role, ServerMsg, SetStage, Source, Text, Vote,
+};
+use lectern_testkit::{LecternPublish, Publisher, PublisherOptions, Signal, ViewerOptions};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The next `error` frame's code, skipping other frames.
+async fn next_error(s: &mut Signal) -> anyhow::Result<ErrorCode> {
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::Error(e) => {
+            assert!(!e.fatal, "{e:?}");
+            Some(e.code)
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// The connection still answers a ping (also: every frame sent before was handled).
+async fn still_open(s: &mut Signal) -> anyhow::Result<()> {
+    s.send(&ClientMsg::Ping(lectern_proto::Ping { id: Some(9) }))
+        .await?;
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::Pong(p) if p.id == Some(9) => Some(()),
+        _ => None,
+    })
+    .await
+}
+
+async fn next_chat(s: &mut Signal) -> anyhow::Result<ChatMessage> {
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::Chat(c) => Some(c.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `question` frame for which `f` holds.
+async fn question_where(s: &mut Signal, f: impl Fn(&Question) -> bool) -> anyhow::Result<Question> {
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::Question(q) if f(&q.question) => Some(q.question.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// The next `participant_updated` about `peer` for which `f` holds.
+async fn update_of(
+    s: &mut Signal,
+    peer: PeerId,
+    f: impl Fn(&Participant) -> bool,
+) -> anyhow::Result<Participant> {
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::ParticipantUpdated(u) if u.participant.peer == peer && f(&u.participant) => {
+            Some(u.participant.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+fn text(t: &str) -> Text {
+    Text { text: t.into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_and_questions_reach_everyone() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    // Ana and Ben have invites of their own: each is one person however often they join.
+    let ana_key = t.person(Role::Participant, "Ana");
+    let (mut ana, _) = t.join_with(&ana_key).await?;
+    let (mut ben, _) = t.join_with(&t.person(Role::Participant, "Ben")).await?;
+
+    // Chat: cleaned, numbered, timestamped, seen by the others.
+    ana.send(&ClientMsg::Chat(text("  Hello \u{7}everyone ")))
+        .await?;
+    let seen = next_chat(&mut ben).await?;
+    assert_eq!(seen.text, "Hello everyone");
+    assert_eq!(seen.name, "Ana");
+    assert!(seen.id >= 1);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    assert!(seen.at_ms <= now_ms && seen.at_ms + 10_000 > now_ms);
+    assert_eq!(next_chat(&mut fac).await?, seen);
+    assert_eq!(next_chat(&mut ana).await?, seen, "the sender sees it too");
+
+    // Bad input: an error, nothing else.
+    ben.send(&ClientMsg::Chat(text(" \u{1} "))).await?;
+    assert_eq!(next_error(&mut ben).await?, ErrorCode::Invalid);
+    ben.send(&ClientMsg::Chat(text(&"x".repeat(501)))).await?;
+    assert_eq!(next_error(&mut ben).await?, ErrorCode::Invalid);
+
+    // Q&A: Ana asks, Ana and Ben vote, the facilitator marks it answered.
+    ana.send(&ClientMsg::Ask(text("When is the exam?"))).await?;
+    let q = question_where(&mut ben, |q| q.text == "When is the exam?").await?;
+    assert_eq!(
+        (q.votes, q.state, q.name.as_str()),
+        (0, QuestionState::Open, "Ana")
+    );
+    for s in [&mut ana, &mut ben] {
+        s.send(&ClientMsg::Vote(Vote {
+            question: q.id,
+            up: true,
+        }))
+        .await?;
+    }
+    let voted = question_where(&mut fac, |x| x.id == q.id && x.votes == 2).await?;
+    assert_eq!(voted.state, QuestionState::Open);
+    // Voting twice changes nothing.
+    ben.send(&ClientMsg::Vote(Vote {
+        question: q.id,
+        up: true,
+    }))
+    .await?;
+    still_open(&mut ben).await?;
+
+    // Ana reloads: the history, the questions and her vote come back, and she cannot vote
+    // again.
+    ana.send(&ClientMsg::Leave).await?;
+    let (mut ana, joined) = t.join_with(&ana_key).await?;
+    assert!(joined.chat.iter().any(|c| c.text == "Hello everyone"));
+    assert_eq!(joined.questions.len(), 1);
+    assert_eq!(joined.questions[0].votes, 2);
+    assert_eq!(joined.voted, vec![q.id]);
+    ana.send(&ClientMsg::Vote(Vote {
+        question: q.id,
+        up: true,
+    }))
+    .await?;
+    still_open(&mut ana).await?;
+
+    // Only the facilitator marks; unknown questions are refused.
+    ben.send(&ClientMsg::MarkQuestion(MarkQuestion {
+        question: q.id,
+        state: QuestionState::Answered,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut ben).await?, ErrorCode::Forbidden);
+    ben.send(&ClientMsg::Vote(Vote {
+        question: QuestionId::random(),
+        up: true,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut ben).await?, ErrorCode::UnknownQuestion);
+    fac.send(&ClientMsg::MarkQuestion(MarkQuestion {
+        question: q.id,
+        state: QuestionState::Answered,
+    }))
+    .await?;
+    for s in [&mut ana, &mut ben] {
+        let answered = question_where(s, |x| x.id == q.id).await?;
+        assert_eq!(answered.state, QuestionState::Answered);
+        assert_eq!(answered.votes, 2, "the reload did not vote twice");
+    }
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_is_rate_limited() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut ana, _) = t.join(Role::Participant, "Ana").await?;
+    let (mut ben, _) = t.join(Role::Participant, "Ben").await?;
+    for i in 0..8 {
+        ana.send(&ClientMsg::Chat(text(&format!("message {i}"))))
+            .await?;
+    }
+    still_open(&mut ana).await?;
+    // A burst of 5, then one a second: 5 or 6 got through, the rest were refused.
+    let mut got = Vec::new();
+    while let Ok(m) = ben.recv(Duration::from_millis(500)).await {
+        if let ServerMsg::Chat(c) = m {
+            got.push(c.text);
+        }
+    }
+    assert!((5..=6).contains(&got.len()), "{got:?}");
+    assert_eq!(
+        got[..5],
+        [
+            "message 0",
+            "message 1",
+            "message 2",
+            "message 3",
+            "message 4"
+        ]
+    );
+    // Ben is not limited by Ana's messages.
+    ben.send(&ClientMsg::Chat(text("mine"))).await?;
+    assert_eq!(next_chat(&mut ben).await?.text, "mine");
+    // After a pause Ana may talk again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ana.send(&ClientMsg::Chat(text("later"))).await?;
+    assert_eq!(next_chat(&mut ben).await?.text, "later");
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_on_stage_publishes_is_muted_and_taken_off() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    let viewer = t
+        .viewer(ViewerOptions {
+            name: "Watcher".into(),
+            ..ViewerOptions::default()
+        })
+        .await?;
+
+    // Not on stage: publishing is refused.
+    let refused = Publisher::start(
+        &t.ws_url(),
+        t.session.id,
+        &t.key(Role::Participant),
+        PublisherOptions::default(),
+    )
+    .await;
+    let e = format!(
+        "{:#}",
+        refused
+            .err()
+            .expect("a participant off stage may not publish")
+    );
+    assert!(e.contains("forbidden"), "{e}");
+
+    // Hand up, brought on stage (the hand goes down), publishes.
+    let (mut sam, joined) = t.join(Role::Participant, "Sam").await?;
+    let sam_id = joined.peer;
+    sam.send(&ClientMsg::RaiseHand).await?;
+    update_of(&mut fac, sam_id, |p| p.hand).await?;
+    // A participant cannot bring anyone on stage.
+    sam.send(&ClientMsg::SetStage(SetStage {
+        peer: sam_id,
+        on: true,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut sam).await?, ErrorCode::Forbidden);
+    fac.send(&ClientMsg::SetStage(SetStage {
+        peer: sam_id,
+        on: true,
+    }))
+    .await?;
+    let on = update_of(&mut sam, sam_id, |p| p.stage).await?;
+    assert!(!on.hand, "coming on stage lowers the hand");
+    let publisher =
+        Publisher::start_with(LecternPublish::over(sam), PublisherOptions::default()).await?;
+    let cam = publisher.track(Source::Camera).expect("camera");
+    let mic = publisher.track(Source::Microphone).expect("microphone");
+
+    // Another participant receives it, from a keyframe, every packet what was sent.
+    viewer
+        .wait_for_packets(cam, 60, Duration::from_secs(15))
+        .await?;
+    viewer
+        .wait_for_packets(mic, 30, Duration::from_secs(15))
+        .await?;
+    let sent = publisher.sent();
+    let video: Vec<_> = viewer
+        .received()
+        .into_iter()
+        .filter(|p| p.track == cam)
+        .collect();
+    let first = video.iter().min_by_key(|p| p.index).expect("video");
+    assert!(first.keyframe, "the viewer starts at a keyframe");
+    let by_index: std::collections::HashMap<u64, _> = sent
+        .iter()
+        .filter(|s| s.video)
+        .map(|s| (s.index, s))
+        .collect();
+    let seq_off = first.seq.wrapping_sub(by_index[&first.index].seq);
+    for p in &video {
+        let s = by_index
+            .get(&p.index)
+            .unwrap_or_else(|| panic!("received a frame never sent: {p:?}"));
+        assert_eq!(p.seq.wrapping_sub(s.seq), seq_off, "one constant offset");
+    }
+
+    // Muted by the facilitator: the microphone stops reaching the viewer, the camera goes on.
+    fac.send(&ClientMsg::Mute(Mute {
+        peer: sam_id,
+        muted: true,
+    }))
+    .await?;
+    update_of(&mut fac, sam_id, |p| p.muted).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mic0, cam0) = (viewer.count(mic), viewer.count(cam));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        viewer.count(mic),
+        mic0,
+        "a muted microphone is not forwarded"
+    );
+    assert!(viewer.count(cam) > cam0 + 10, "the camera still flows");
+    fac.send(&ClientMsg::Mute(Mute {
+        peer: sam_id,
+        muted: false,
+    }))
+    .await?;
+    viewer
+        .wait_for_packets(mic, mic0 + 20, Duration::from_secs(5))
+        .await?;
+
+    // Off stage: the tracks go away for everyone and nothing more arrives.
+    fac.send(&ClientMsg::SetStage(SetStage {
+        peer: sam_id,
+        on: false,
+    }))
+    .await?;
+    let mut gone = Vec::new();
+    while gone.len() < 2 {
+        let t = fac
+            .wait_for(WAIT, |m| match m {
+                ServerMsg::TrackUnpublished(u) => Some(u.track),
+                _ => None,
+            })
+            .await?;
+        gone.push(t);
+    }
+    gone.sort();
+    let mut expected = vec![cam, mic];
+    expected.sort();
+    assert_eq!(gone, expected);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mic1, cam1) = (viewer.count(mic), viewer.count(cam));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!((viewer.count(mic), viewer.count(cam)), (mic1, cam1));
+    // Off stage, the facilitator's lower_hand of a stranger is refused cleanly.
+    fac.send(&ClientMsg::LowerHand(LowerHand {
+        peer: Some(PeerId::random()),
+    }))
+    .await?;
+    assert_eq!(next_error(&mut fac).await?, ErrorCode::UnknownPeer);
+
+    let _ = publisher.stop().await;
+    viewer.stop().await?;
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_closes_4403_and_keeps_the_person_out() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut fac, fac_joined) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    let (mut ana, _) = t.join(Role::Participant, "Ana").await?;
+    let eve_key = t.person(Role::Participant, "Eve");
+    let (mut eve, eve_joined) = t.join_with(&eve_key).await?;
+
+    // Only the facilitator removes, never the facilitator, and only who is here.
+    ana.send(&ClientMsg::Remove(Remove {
+        peer: eve_joined.peer,
+        revoke: false,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut ana).await?, ErrorCode::Forbidden);
+    fac.send(&ClientMsg::Remove(Remove {
+        peer: fac_joined.peer,
+        revoke: false,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut fac).await?, ErrorCode::Forbidden);
+    fac.send(&ClientMsg::Remove(Remove {
+        peer: PeerId::random(),
+        revoke: false,
+    }))
+    .await?;
+    assert_eq!(next_error(&mut fac).await?, ErrorCode::UnknownPeer);
+
+    fac.send(&ClientMsg::Remove(Remove {
+        peer: eve_joined.peer,
+        revoke: false,
+    }))
+    .await?;
+    loop {
+        match eve.recv_or_close(WAIT).await? {
+            Ok(ServerMsg::Error(e)) => {
+                assert_eq!(e.code, ErrorCode::Removed);
+                assert!(e.fatal);
+            }
+            Ok(_) => continue,
+            Err(code) => {
+                assert_eq!(code, Some(4403));
+                break;
+            }
+        }
+    }
+    let left = ana
+        .wait_for(WAIT, |m| match m {
+            ServerMsg::ParticipantLeft(l) => Some(l.peer),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(left, eve_joined.peer);
+
+    // The same person cannot come back (her invite still works elsewhere: it was not revoked).
+    let again = t.join_with(&eve_key).await;
+    let e = format!(
+        "{:#}",
+        again.err().expect("a removed person may not rejoin")
+    );
+    assert!(e.contains("removed"), "{e}");
+    still_open(&mut ana).await?;
+    t.stop().await;
+    Ok(())
+}
