@@ -408,6 +408,56 @@ async fn removal_closes_4403_and_keeps_the_person_out() -> anyhow::Result<()> {
     );
     assert!(e.contains("removed"), "{e}");
     still_open(&mut ana).await?;
+
+    // Removed with `revoke`: the invite stops working everywhere, and the log says who did it.
+    let zed_key = t.person(Role::Participant, "Zed");
+    let (mut zed, zed_joined) = t.join_with(&zed_key).await?;
+    fac.send(&ClientMsg::Remove(Remove {
+        peer: zed_joined.peer,
+        revoke: true,
+    }))
+    .await?;
+    loop {
+        if let Err(code) = zed.recv_or_close(WAIT).await? {
+            assert_eq!(code, Some(4403));
+            break;
+        }
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let me = lectern_testkit::http::request(
+            &t.server.http_addr.to_string(),
+            "GET",
+            "/api/me",
+            &[("Authorization", &format!("Bearer {zed_key}"))],
+        )
+        .await?;
+        if me.status == 401 {
+            assert_eq!(me.json()?["error"], "key_revoked");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invite is still valid"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = t.server.with_store(|s| s.audit_log(&Default::default()))?;
+    assert!(
+        log.iter()
+            .any(|e| e.action == "invite.revoke" && e.actor == "facilitator"),
+        "{log:?}"
+    );
+    // Every change was kept as a session event.
+    let events = t
+        .server
+        .with_store(|s| s.session_events(t.session.id, 0, i64::MAX))?;
+    for kind in ["join", "removed", "leave"] {
+        assert!(
+            events.iter().any(|e| e.kind == kind),
+            "no {kind} in {events:?}"
+        );
+    }
     t.stop().await;
     Ok(())
 }
