@@ -254,6 +254,9 @@ struct Member {
     /// Whether the member receives media (false for a publish-only ingest such as WHIP: no
     /// viewer legs, no subscribe offers).
     receives_media: bool,
+    /// `joined` was sent: broadcasts reach this member only from then on (so `joined` is its
+    /// first frame even when its join replaces another connection).
+    joined: bool,
 }
 
 /// Where a published track's media currently comes from.
@@ -547,6 +550,7 @@ impl RoomTask {
                         negotiating: false,
                         dirty: false,
                         receives_media: admission.receives_media,
+                        joined: false,
                     },
                 );
                 self.room.join(now, peer, *admission);
@@ -964,13 +968,20 @@ impl RoomTask {
     fn apply_room_notices(&mut self, now: Instant) {
         while let Some(n) = self.room.poll_notice() {
             match n {
-                Notice::Send { to, msg } => self.send(to, msg),
+                Notice::Send { to, msg } => {
+                    if matches!(msg, ServerMsg::Joined(_)) {
+                        if let Some(m) = self.members.get_mut(&to) {
+                            m.joined = true;
+                        }
+                    }
+                    self.send(to, msg)
+                }
                 Notice::Broadcast { except, msg } => {
                     let peers: Vec<PeerId> = self
                         .members
-                        .keys()
-                        .copied()
-                        .filter(|p| Some(*p) != except)
+                        .iter()
+                        .filter(|(p, m)| m.joined && Some(**p) != except)
+                        .map(|(p, _)| *p)
                         .collect();
                     for p in peers {
                         self.send(p, msg.clone());
