@@ -128,7 +128,11 @@ fn frames(v: &lectern_testkit::Viewer, track: lectern_proto::TrackId) -> (usize,
 
 /// aiortc publishes with `codec`; a participant receives the camera in that codec and the
 /// microphone; DELETE takes both tracks away; the resource is then gone.
-async fn publish_and_delete(codec: &str, expected: VideoCodec) -> anyhow::Result<()> {
+async fn publish_and_delete(
+    codec: &str,
+    expected: VideoCodec,
+    in_browser: bool,
+) -> anyhow::Result<()> {
     let t = TestServer::start().await?;
     let viewer = t.viewer(ViewerOptions::default()).await?;
     let mut whip = WhipClient::start(
@@ -169,6 +173,35 @@ async fn publish_and_delete(codec: &str, expected: VideoCodec) -> anyhow::Result
     );
     let (audio_frames, _) = frames(&viewer, mic);
     assert!(audio_frames >= 50, "only {audio_frames} audio frames");
+    if in_browser {
+        // A participant's browser decodes the WHIP camera, and its picture moves.
+        let mut b = lectern_testkit::browser::Browser::launch().await?;
+        let watch = format!(
+            "{}/watch/{}#k={}",
+            t.http_url(),
+            t.session.id,
+            t.session.participant_key
+        );
+        let page = crate::pages::join_participant(&mut b, &watch, "Officer at home").await?;
+        b.wait_for(
+            &page,
+            "document.getElementById('camera').videoWidth > 0",
+            Duration::from_secs(30),
+        )
+        .await?;
+        let t0: f64 = b
+            .eval(&page, "document.getElementById('camera').currentTime")
+            .await?
+            .as_f64()
+            .unwrap_or(0.0);
+        b.wait_for(
+            &page,
+            &format!("document.getElementById('camera').currentTime > {t0} + 1"),
+            Duration::from_secs(15),
+        )
+        .await?;
+        b.quit().await;
+    }
     assert_eq!(viewer.session_state(), Some(SessionState::Live));
     // The ingest is a facilitator that receives nothing: no participant is sent its own media
     // back, and the counters show one ingest.
@@ -204,13 +237,13 @@ async fn publish_and_delete(codec: &str, expected: VideoCodec) -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_client_publishes_vp8_and_opus_to_participants() -> anyhow::Result<()> {
-    publish_and_delete("vp8", VideoCodec::Vp8).await
+    publish_and_delete("vp8", VideoCodec::Vp8, true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_client_with_an_h264_only_offer_is_received_as_h264() -> anyhow::Result<()> {
     // OBS Studio offers H.264 only by default.
-    publish_and_delete("h264", VideoCodec::H264).await
+    publish_and_delete("h264", VideoCodec::H264, false).await
 }
 
 /// The newest facilitator connection wins, whichever way: a WHIP ingest takes over from a
@@ -360,6 +393,37 @@ async fn whip_refuses_bad_requests_with_their_statuses() -> anyhow::Result<()> {
         .await?;
         assert_eq!(r.status, 403);
         assert_eq!(r.json()?["error"], "forbidden");
+    }
+    // Facilitator invites that no longer hold, or are for another course, are refused.
+    let revoked = t.invite(Role::Facilitator, "Gone", |_| {});
+    let revoked_id = t
+        .server
+        .with_store(|s| s.invites(Some(&t.session.course_id)))?
+        .into_iter()
+        .find(|i| i.name == "Gone")
+        .map(|i| i.id)
+        .expect("the invite");
+    t.server.with_store(|s| s.revoke_invite(&revoked_id))?;
+    let expiring = t.invite(Role::Facilitator, "Late", |n| {
+        n.expires_at_ms = lectern_store::now_ms() + 300;
+    });
+    let elsewhere = t.server.create_session("Another course", "Elsewhere")?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for (key, status, code) in [
+        (revoked, 401, "key_revoked"),
+        (expiring, 401, "key_expired"),
+        (elsewhere.facilitator_key.clone(), 401, "bad_key"),
+    ] {
+        let r = post(
+            vec![auth(&format!("Bearer {key}")), ct(sdp_type.1)],
+            offer.clone().into(),
+            path.clone(),
+        )
+        .await?;
+        assert_eq!(
+            (r.status, r.json()?["error"].clone()),
+            (status, code.into())
+        );
     }
     // Unknown sessions.
     for p in [
