@@ -139,10 +139,18 @@ async fn raw(
 
 /// Joins the live session with `key`: `Ok(role)` when admitted, `Err(code)` when refused.
 async fn join(t: &TestServer, key: &str) -> anyhow::Result<Result<Role, ErrorCode>> {
+    join_session(t, t.session.id, key).await
+}
+
+async fn join_session(
+    t: &TestServer,
+    session: lectern_proto::SessionId,
+    key: &str,
+) -> anyhow::Result<Result<Role, ErrorCode>> {
     let mut s = Signal::connect(&t.ws_url()).await?;
     s.send(&ClientMsg::Join(Join {
         version: PROTOCOL_VERSION,
-        session: t.session.id,
+        session,
         key: key.to_string(),
         name: Some("Tester".into()),
         role: None,

@@ -66,6 +66,10 @@ pub enum SessionCommand {
         /// End, in UTC, after the start.
         #[arg(long)]
         end: Option<String>,
+        /// A facilitator invite that may run this session (repeat for several; none: any
+        /// facilitator of the course).
+        #[arg(long = "facilitator")]
+        facilitators: Vec<String>,
         /// Base URL printed in the links.
         #[arg(
             long,
@@ -90,6 +94,14 @@ pub enum SessionCommand {
         start: Option<String>,
         #[arg(long)]
         end: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Name the facilitators of a session (their invite ids; none: any facilitator of the
+    /// course).
+    Facilitators {
+        session: String,
+        invites: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -323,6 +335,7 @@ pub fn session(cmd: &SessionCommand) -> anyhow::Result<()> {
             title,
             start,
             end,
+            facilitators,
             public_url,
             db,
         } => {
@@ -342,8 +355,15 @@ pub fn session(cmd: &SessionCommand) -> anyhow::Result<()> {
             if store.course_details(course)?.is_none() {
                 bail!("no course {course:?} (see `lectern course list`)");
             }
+            for f in facilitators {
+                match store.invite(f)? {
+                    Some(i) if i.role == Role::Facilitator && i.course_id.as_deref() == Some(course.as_str()) => {}
+                    _ => bail!("--facilitator {f:?} is not a facilitator invite of the course (see `lectern invite list`)"),
+                }
+            }
             let s = store.create_session(course, title.trim())?;
             store.schedule_session(s.id, schedule)?;
+            store.set_session_facilitators(s.id, facilitators)?;
             println!("{}", s.id);
             println!(
                 "  facilitators open {public_url}/facilitate/{id}, participants \
@@ -390,6 +410,29 @@ pub fn session(cmd: &SessionCommand) -> anyhow::Result<()> {
                 bail!("no session {id}");
             }
             println!("session {id} scheduled");
+        }
+        SessionCommand::Facilitators {
+            session,
+            invites,
+            db,
+        } => {
+            let store = open(db)?;
+            let id = session_id(session)?;
+            if !store.set_session_facilitators(id, invites)? {
+                bail!("no session {id}");
+            }
+            crate::audit::log_as(
+                &store,
+                "cli",
+                "session.facilitators",
+                &id.to_string(),
+                &invites.join(" "),
+            );
+            if invites.is_empty() {
+                println!("session {id}: any facilitator of the course");
+            } else {
+                println!("session {id}: {} facilitator(s)", invites.len());
+            }
         }
         SessionCommand::Cancel { session, db } => {
             let store = open(db)?;

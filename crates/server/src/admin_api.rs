@@ -94,10 +94,12 @@ fn session_json(store: &Store, s: &lectern_store::Session) -> Value {
         .ok()
         .flatten()
         .unwrap_or_default();
+    let facilitators = store.session_facilitators(s.id).unwrap_or_default();
     json!({
         "id": s.id,
         "course": s.course_id,
         "title": s.title,
+        "facilitators": facilitators,
         "starts_at_ms": sched.starts_at.map(|t| t * 1000),
         "ends_at_ms": sched.ends_at.map(|t| t * 1000),
         "ended": s.ended,
@@ -279,6 +281,8 @@ struct SessionBody {
     title: Option<String>,
     starts_at_ms: Option<i64>,
     ends_at_ms: Option<i64>,
+    /// Facilitator invites that may run the session (empty or absent: any of the course).
+    facilitators: Option<Vec<String>>,
 }
 
 fn schedule_of(b: &SessionBody) -> Schedule {
@@ -377,9 +381,16 @@ pub(crate) async fn edit_session(
         }
         let store = state.store();
         let s = session_of(&store, &id)?;
-        store
-            .schedule_session(s.id, schedule_of(&b))
-            .map_err(store_error)?;
+        if let Some(f) = &b.facilitators {
+            store
+                .set_session_facilitators(s.id, f)
+                .map_err(store_error)?;
+        }
+        if b.starts_at_ms.is_some() || b.ends_at_ms.is_some() {
+            store
+                .schedule_session(s.id, schedule_of(&b))
+                .map_err(store_error)?;
+        }
         crate::audit::log(&store, &who, "session.schedule", &id, "");
         Ok(Json(session_json(&store, &s)).into_response())
     })())

@@ -245,6 +245,23 @@ impl Access for Invite {
     }
 }
 
+/// May the holder of `invite` (already known to be of the session's course) facilitate this
+/// session? A session that names its facilitators admits only those.
+pub fn may_facilitate(
+    store: &Store,
+    invite: &Invite,
+    session: lectern_proto::SessionId,
+) -> Result<bool, ProtocolError> {
+    if invite.role != Role::Facilitator {
+        return Ok(false);
+    }
+    let named = store.session_facilitators(session).map_err(|e| {
+        tracing::error!("facilitators of session {session}: {e}");
+        ProtocolError::new(ErrorCode::Internal, "the catalogue is unavailable")
+    })?;
+    Ok(named.is_empty() || named.contains(&invite.id))
+}
+
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

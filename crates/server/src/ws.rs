@@ -215,6 +215,14 @@ async fn admit(state: &Arc<AppState>, join: Join) -> Result<Admitted, ProtocolEr
                 "the session has ended",
             ));
         }
+        if invite.role == lectern_proto::Role::Facilitator
+            && !crate::auth::may_facilitate(&store, &invite, session.id)?
+        {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                "this session has other facilitators",
+            ));
+        }
         if store
             .use_invite(&invite.id, session.id)
             .map_err(catalogue)?

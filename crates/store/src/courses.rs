@@ -112,6 +112,14 @@ impl Store {
             == 1)
     }
 
+    /// Deletes a session (used to undo a creation that failed half-way).
+    pub fn delete_session(&self, id: SessionId) -> Result<bool> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM session WHERE id = ?1", params![id.to_string()])?
+            == 1)
+    }
+
     /// A course with its settings.
     pub fn course_details(&self, id: &str) -> Result<Option<CourseDetails>> {
         Ok(self
@@ -148,6 +156,48 @@ impl Store {
             "UPDATE session SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",
             params![id.to_string(), schedule.starts_at, schedule.ends_at],
         )? == 1)
+    }
+
+    /// Names the facilitators of a session (their invites; empty: any facilitator of the
+    /// course). Every invite must be a facilitator invite of the session's course.
+    pub fn set_session_facilitators(&self, id: SessionId, invites: &[String]) -> Result<bool> {
+        let Some(course) = self.session(id)?.map(|s| s.course_id) else {
+            return Ok(false);
+        };
+        for i in invites {
+            match self.invite(i)? {
+                Some(inv)
+                    if inv.role == lectern_proto::Role::Facilitator
+                        && inv.course_id.as_deref() == Some(course.as_str()) => {}
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "{i} is not a facilitator invite of the session's course"
+                    )))
+                }
+            }
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "DELETE FROM session_facilitator WHERE session_id = ?1",
+            params![id.to_string()],
+        )?;
+        for i in invites {
+            tx.execute(
+                "INSERT OR IGNORE INTO session_facilitator (session_id, invite_id) VALUES (?1, ?2)",
+                params![id.to_string(), i],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The facilitator invites a session names (empty: any facilitator of the course).
+    pub fn session_facilitators(&self, id: SessionId) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT invite_id FROM session_facilitator WHERE session_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![id.to_string()], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
     /// A session's schedule.

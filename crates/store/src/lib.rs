@@ -156,6 +156,12 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX session_member_invite ON session_member(invite_id);
      ALTER TABLE recording_file ADD COLUMN peer TEXT NOT NULL DEFAULT '';",
+    // 6: the facilitators a session names (none: any facilitator of its course).
+    "CREATE TABLE session_facilitator (
+        session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE,
+        invite_id  TEXT NOT NULL REFERENCES invite(id) ON DELETE CASCADE,
+        PRIMARY KEY (session_id, invite_id)
+     );",
 ];
 
 mod courses;
