@@ -14,3 +14,4 @@ mod pages;
 mod recording;
 mod tls;
 mod web_classroom;
+mod web_pages;
