@@ -157,13 +157,12 @@ async fn join_session(
         consent: Some(NOTICE_VERSION.into()),
     }))
     .await?;
-    let out = loop {
-        match s.recv_or_close(WAIT).await? {
-            Ok(ServerMsg::Joined(j)) => break Ok(j.role),
-            Ok(ServerMsg::Error(e)) => break Err(e.code),
-            Ok(_) => continue,
-            Err(close) => panic!("closed without an answer to join: {close:?}"),
-        }
+    // `joined` (or the refusal) is the first frame, even when this join replaces the
+    // facilitator's other connection.
+    let out = match s.recv_or_close(WAIT).await? {
+        Ok(ServerMsg::Joined(j)) => Ok(j.role),
+        Ok(ServerMsg::Error(e)) => Err(e.code),
+        other => panic!("unexpected first answer to join: {other:?}"),
     };
     s.send(&ClientMsg::Leave).await.ok();
     Ok(out)

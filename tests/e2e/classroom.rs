@@ -408,6 +408,217 @@ async fn removal_closes_4403_and_keeps_the_person_out() -> anyhow::Result<()> {
     );
     assert!(e.contains("removed"), "{e}");
     still_open(&mut ana).await?;
+
+    // Removed with `revoke`: the invite stops working everywhere, and the log says who did it.
+    let zed_key = t.person(Role::Participant, "Zed");
+    let (mut zed, zed_joined) = t.join_with(&zed_key).await?;
+    fac.send(&ClientMsg::Remove(Remove {
+        peer: zed_joined.peer,
+        revoke: true,
+    }))
+    .await?;
+    loop {
+        if let Err(code) = zed.recv_or_close(WAIT).await? {
+            assert_eq!(code, Some(4403));
+            break;
+        }
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let me = lectern_testkit::http::request(
+            &t.server.http_addr.to_string(),
+            "GET",
+            "/api/me",
+            &[("Authorization", &format!("Bearer {zed_key}"))],
+        )
+        .await?;
+        if me.status == 401 {
+            assert_eq!(me.json()?["error"], "key_revoked");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the invite is still valid"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = t.server.with_store(|s| s.audit_log(&Default::default()))?;
+    assert!(
+        log.iter()
+            .any(|e| e.action == "invite.revoke" && e.actor == "facilitator"),
+        "{log:?}"
+    );
+    // Every change was kept as a session event.
+    let events = t
+        .server
+        .with_store(|s| s.session_events(t.session.id, 0, i64::MAX))?;
+    for kind in ["join", "removed", "leave"] {
+        assert!(
+            events.iter().any(|e| e.kind == kind),
+            "no {kind} in {events:?}"
+        );
+    }
+    t.stop().await;
+    Ok(())
+}
+
+/// A stage speaker is recorded (a viewer never is); an admin erases the speaker's contributions
+/// from the recording, and only theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_speaker_is_recorded_and_can_be_erased() -> anyhow::Result<()> {
+    let t = TestServer::start_with(|a| a.record_all = true).await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    let _viewer = t
+        .viewer(ViewerOptions {
+            name: "Only watching".into(),
+            ..ViewerOptions::default()
+        })
+        .await?;
+    // Two speakers on stage: Sam, whose contributions will be erased, and Lee.
+    let mut speakers = Vec::new();
+    let mut sam_key = String::new();
+    for name in ["Sam", "Lee"] {
+        let key = t.person(Role::Participant, name);
+        let (mut s, joined) = t.join_with(&key).await?;
+        fac.send(&ClientMsg::SetStage(SetStage {
+            peer: joined.peer,
+            on: true,
+        }))
+        .await?;
+        update_of(&mut s, joined.peer, |p| p.stage).await?;
+        speakers.push(
+            Publisher::start_with(LecternPublish::over(s), PublisherOptions::default()).await?,
+        );
+        if name == "Sam" {
+            sam_key = key;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let admin = t.key(Role::Admin);
+    let addr = t.server.http_addr.to_string();
+    let bearer = format!("Bearer {admin}");
+    let recording = t
+        .server
+        .with_store(|s| s.library())?
+        .first()
+        .map(|e| e.recording.id)
+        .expect("a recording");
+    let sam_invite = {
+        let me = lectern_testkit::http::request(
+            &addr,
+            "GET",
+            "/api/me",
+            &[("Authorization", &format!("Bearer {sam_key}"))],
+        )
+        .await?
+        .json()?;
+        me["invite"].as_str().unwrap_or_default().to_string()
+    };
+    let erase = |body: String| {
+        let (addr, bearer) = (addr.clone(), bearer.clone());
+        async move {
+            lectern_testkit::http::request_with_body(
+                &addr,
+                "POST",
+                &format!("/api/admin/recordings/{recording}/erase"),
+                &[("Authorization", &bearer)],
+                "application/json",
+                body.as_bytes(),
+            )
+            .await
+        }
+    };
+    // Not while it is being written.
+    let r = erase(serde_json::json!({ "invite": sam_invite }).to_string()).await?;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+
+    // Stop: the speakers' camera files; none for the viewer.
+    fac.send(&ClientMsg::StopRecording).await?;
+    for s in speakers {
+        s.stop().await?;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let rec = t
+            .server
+            .with_store(|s| s.recording(recording))?
+            .expect("recording");
+        if rec.state.playable() {
+            break t.server.with_store(|s| s.files(recording))?;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not finished: {rec:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let names: Vec<&str> = files.iter().map(|f| f.publisher.as_str()).collect();
+    assert!(
+        names.contains(&"Sam") && names.contains(&"Lee"),
+        "the speakers are recorded: {names:?}"
+    );
+    assert!(
+        !names.contains(&"Only watching"),
+        "a viewer is never recorded"
+    );
+    let rec_dir = t.server.recordings_dir().join(
+        t.server
+            .with_store(|s| s.recording(recording))?
+            .expect("rec")
+            .dir,
+    );
+    let sams: Vec<_> = files
+        .iter()
+        .filter(|f| f.publisher == "Sam")
+        .cloned()
+        .collect();
+    for f in &sams {
+        assert!(rec_dir.join(&f.file_name).is_file());
+    }
+
+    // Bad requests change nothing.
+    for (body, status) in [
+        ("{}".to_string(), 400),
+        ("not json".to_string(), 400),
+        (serde_json::json!({ "invite": "nobody" }).to_string(), 404),
+    ] {
+        let r = erase(body.clone()).await?;
+        assert_eq!(r.status, status, "{body}");
+    }
+    assert_eq!(
+        t.server.with_store(|s| s.files(recording))?.len(),
+        files.len()
+    );
+
+    let r = erase(serde_json::json!({ "invite": sam_invite }).to_string()).await?;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let erased = r.json()?;
+    assert_eq!(erased["files"], sams.len());
+    let left = t.server.with_store(|s| s.files(recording))?;
+    assert!(left.iter().all(|f| f.publisher != "Sam"), "{left:?}");
+    assert_eq!(
+        left.len(),
+        files.len() - sams.len(),
+        "the facilitator's files stay"
+    );
+    for f in &sams {
+        assert!(
+            !rec_dir.join(&f.file_name).exists(),
+            "{} still on disk",
+            f.file_name
+        );
+    }
+    for f in &left {
+        assert!(rec_dir.join(&f.file_name).is_file());
+    }
+    let manifest = std::fs::read_to_string(rec_dir.join("manifest.json"))?;
+    assert!(
+        !manifest.contains("\"Sam\""),
+        "the manifest still names Sam"
+    );
+    let log = t.server.with_store(|s| s.audit_log(&Default::default()))?;
+    assert!(log.iter().any(|e| e.action == "recording.erase"));
     t.stop().await;
     Ok(())
 }

@@ -42,7 +42,7 @@ pub async fn share_screen(b: &mut Browser, fac: &Page) -> anyhow::Result<()> {
     .await
 }
 
-/// Opens the participant page at `url` and joins as `name`.
+/// Opens the participant page at `url` and joins as `name`, accepting the recording notice.
 pub async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow::Result<Page> {
     let p = b.open(url).await?;
     // The page's module must have loaded (it sets `window.lecternClient`) before the click.

@@ -57,6 +57,13 @@ function isNumber(value) {
 }
 
 /**
+ * Event kinds kept in the manifest but not shown on the replay timeline: in a class of hundreds
+ * they would bury the discussion (votes show in a question's count; joins and leaves in the
+ * audit log).
+ */
+export const HIDDEN_EVENT_KINDS = Object.freeze(['vote', 'join', 'leave']);
+
+/**
  * Places a manifest's files and events on one timeline.
  *
  * Files of one kind may be several (a publisher reconnected); a file whose duration is unknown
@@ -71,7 +78,7 @@ export function buildTimeline(manifest) {
     && typeof f.url === 'string' && f.url && f.state !== 'failed' && isNumber(f.start_ms));
 
   const events = (Array.isArray(manifest?.events) ? manifest.events : [])
-    .filter((e) => e && isNumber(e.at_ms) && typeof e.kind === 'string')
+    .filter((e) => e && isNumber(e.at_ms) && typeof e.kind === 'string' && !HIDDEN_EVENT_KINDS.includes(e.kind))
     .map((e, i) => ({ e, i }))
     .sort((a, b) => a.e.at_ms - b.e.at_ms || a.i - b.i)
     .map(({ e }, index) => {

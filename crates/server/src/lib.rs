@@ -400,8 +400,7 @@ async fn follow_rooms(
             }
             SfuEvent::RecordingRequested { session } => recording::start(&state, session),
             SfuEvent::RevokeInvite { session, invite } => {
-                tracing::info!("session {session}: the facilitator asked to revoke an invite");
-                let _ = invite;
+                crate::discussion::revoke(&state, session, &invite)
             }
             SfuEvent::SessionEvent {
                 session,

@@ -459,7 +459,19 @@ pub fn expire(store: &Store, root: &Path, now_ms: i64) -> anyhow::Result<Vec<Rec
         }
         store.delete_recording(e.recording)?;
         tracing::info!("retention: recording {} deleted", e.recording);
+        crate::audit::log_as(
+            store,
+            "system",
+            "recording.expire",
+            &e.recording.to_string(),
+            "past the course's retention",
+        );
         gone.push(e.recording);
+    }
+    // The discussion (chat, questions, hands) follows the same retention.
+    let events = store.expire_session_events(now_ms)?;
+    if events > 0 {
+        tracing::info!("retention: {events} discussion event(s) deleted");
     }
     Ok(gone)
 }

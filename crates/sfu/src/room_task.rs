@@ -251,6 +251,9 @@ struct Member {
     negotiating: bool,
     /// The subscribe connection needs a new offer.
     dirty: bool,
+    /// `joined` was sent: broadcasts reach this member only from then on (so `joined` is its
+    /// first frame even when its join replaces another connection).
+    joined: bool,
 }
 
 /// Where a published track's media currently comes from.
@@ -543,6 +546,7 @@ impl RoomTask {
                         senders: HashMap::new(),
                         negotiating: false,
                         dirty: false,
+                        joined: false,
                     },
                 );
                 self.room.join(now, peer, *admission);
@@ -949,13 +953,20 @@ impl RoomTask {
     fn apply_room_notices(&mut self, now: Instant) {
         while let Some(n) = self.room.poll_notice() {
             match n {
-                Notice::Send { to, msg } => self.send(to, msg),
+                Notice::Send { to, msg } => {
+                    if matches!(msg, ServerMsg::Joined(_)) {
+                        if let Some(m) = self.members.get_mut(&to) {
+                            m.joined = true;
+                        }
+                    }
+                    self.send(to, msg)
+                }
                 Notice::Broadcast { except, msg } => {
                     let peers: Vec<PeerId> = self
                         .members
-                        .keys()
-                        .copied()
-                        .filter(|p| Some(*p) != except)
+                        .iter()
+                        .filter(|(p, m)| m.joined && Some(**p) != except)
+                        .map(|(p, _)| *p)
                         .collect();
                     for p in peers {
                         self.send(p, msg.clone());

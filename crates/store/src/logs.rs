@@ -182,6 +182,19 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the discussion events older than their course's retention; returns how many.
+    pub fn expire_session_events(&self, now_ms: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "DELETE FROM session_event WHERE id IN (
+                SELECT e.id FROM session_event e
+                JOIN session s ON s.id = e.session_id
+                JOIN course c ON c.id = s.course_id
+                WHERE c.retention_days IS NOT NULL
+                  AND e.at_ms < ?1 - c.retention_days * 86400000)",
+            params![now_ms],
+        )?)
+    }
+
     /// A session's discussion events in `[from_ms, to_ms)`, in time order.
     pub fn session_events(
         &self,
@@ -268,5 +281,17 @@ mod tests {
             .unwrap();
         }
         assert_eq!(s.session_events(sess.id, 15, 31).unwrap().len(), 2);
+        // Retention: none kept forever; with 1 day, events older than a day go.
+        assert_eq!(s.expire_session_events(10 * 86_400_000).unwrap(), 0);
+        s.edit_course(
+            &c.id,
+            &crate::CourseEdit {
+                retention_days: Some(Some(1)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.expire_session_events(86_400_000 + 25).unwrap(), 2);
+        assert_eq!(s.session_events(sess.id, 0, i64::MAX).unwrap().len(), 1);
     }
 }
