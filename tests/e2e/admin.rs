@@ -218,6 +218,14 @@ async fn recordings_past_their_course_retention_are_deleted() -> anyhow::Result<
     for (id, folder) in &made[1..] {
         assert!(left.contains(id) && folder.join("camera-1.webm").is_file());
     }
+    // The deletion is in the audit log, by the system.
+    let log = server.with_store(|s| s.audit_log(&Default::default()))?;
+    assert!(
+        log.iter().any(|e| e.action == "recording.expire"
+            && e.actor == "system"
+            && e.target == made[0].0.to_string()),
+        "{log:?}"
+    );
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
