@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use lectern_e2e::TestServer;
+use lectern_proto::Role;
 use lectern_testkit::browser::{Browser, Page};
 use serde_json::Value;
 
@@ -258,6 +259,16 @@ async fn every_page_in_every_language() -> anyhow::Result<()> {
             format!("{base}/display/{}#k={}", s.id, s.display_key),
             "display.start",
         ),
+        (
+            "course",
+            format!("{base}/course#k={}", s.participant_key),
+            "course.who.heading",
+        ),
+        (
+            "admin",
+            format!("{base}/admin#k={}", t.key(Role::Admin)),
+            "admin.courses.heading",
+        ),
     ];
     for lang in LANGUAGES {
         // A saved choice, as the switch leaves it.
@@ -266,6 +277,20 @@ async fn every_page_in_every_language() -> anyhow::Result<()> {
         for (what, url, key) in &pages {
             let page = b.open_with_script(url, &script).await?;
             check_page(&mut b, &page, lang, what, key, &tables).await?;
+            if *what == "course" || *what == "admin" {
+                // Loaded, the page draws its own texts: still nothing missing.
+                b.wait_for(&page, "document.body.dataset.state === 'ready'", LONG)
+                    .await
+                    .with_context(|| format!("{what} in {lang} loads"))?;
+                let missing = b
+                    .eval(&page, "JSON.stringify(window.lecternI18n.missing)")
+                    .await?;
+                assert_eq!(
+                    missing,
+                    Value::String("[]".into()),
+                    "loaded {what} page in {lang}"
+                );
+            }
             if *what == "watch" {
                 // Joined, the page draws its session texts: still nothing missing.
                 b.eval(&page, "document.getElementById('join').click(); true")

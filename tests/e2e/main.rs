@@ -14,4 +14,5 @@ mod pages;
 mod recording;
 mod tls;
 mod web_classroom;
+mod web_pages;
 mod whip;

@@ -95,6 +95,8 @@ fn session_json(store: &Store, s: &lectern_store::Session) -> Value {
         .flatten()
         .unwrap_or_default();
     let facilitators = store.session_facilitators(s.id).unwrap_or_default();
+    let cancelled =
+        s.ended && store.session_end_reason(s.id).ok().flatten().as_deref() == Some("cancelled");
     json!({
         "id": s.id,
         "course": s.course_id,
@@ -103,6 +105,7 @@ fn session_json(store: &Store, s: &lectern_store::Session) -> Value {
         "starts_at_ms": sched.starts_at.map(|t| t * 1000),
         "ends_at_ms": sched.ends_at.map(|t| t * 1000),
         "ended": s.ended,
+        "cancelled": cancelled,
     })
 }
 

@@ -216,6 +216,20 @@ impl Store {
             )
             .optional()?)
     }
+
+    /// Why a session ended (`"cancelled"` when an administrator cancelled it), or `None` while
+    /// it has not ended.
+    pub fn session_end_reason(&self, id: SessionId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT end_reason FROM session WHERE id = ?1 AND ended_at IS NOT NULL",
+                params![id.to_string()],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
 }
 
 /// A recording past its course's retention.
