@@ -550,3 +550,108 @@ async fn admin_api_runs_courses_sessions_and_rosters() -> anyhow::Result<()> {
     t.stop().await;
     Ok(())
 }
+
+/// What the server answers to `msg`: the error code, or `None` when it was accepted (the ping
+/// sent after it comes back first).
+async fn outcome(s: &mut Signal, msg: ClientMsg, n: u64) -> anyhow::Result<Option<ErrorCode>> {
+    s.send(&msg).await?;
+    s.send(&ClientMsg::Ping(lectern_proto::Ping { id: Some(n) }))
+        .await?;
+    s.wait_for(WAIT, |m| match m {
+        ServerMsg::Error(e) => Some(Some(e.code)),
+        ServerMsg::Pong(p) if p.id == Some(n) => Some(None),
+        _ => None,
+    })
+    .await
+}
+
+/// Signalling, frame by frame: what each live role may send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signalling_matrix() -> anyhow::Result<()> {
+    use lectern_proto::{LowerHand, MarkQuestion, PeerId, QuestionId, QuestionState, Remove, Text};
+    let t = TestServer::start().await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Fay").await?;
+    let (mut par, _) = t.join(Role::Participant, "Pat").await?;
+    let (mut dis, _) = t.join_with(&t.key(Role::RoomDisplay)).await?;
+    let (_other, oj) = t.join(Role::Participant, "Other").await?;
+    let text = |s: &str| Text { text: s.into() };
+    let frames = |peer: PeerId| -> Vec<(&'static str, ClientMsg)> {
+        vec![
+            ("chat", ClientMsg::Chat(text("hello"))),
+            ("ask", ClientMsg::Ask(text("why?"))),
+            ("raise_hand", ClientMsg::RaiseHand),
+            (
+                "lower_hand (someone else's)",
+                ClientMsg::LowerHand(LowerHand { peer: Some(peer) }),
+            ),
+            (
+                "mark_question",
+                ClientMsg::MarkQuestion(MarkQuestion {
+                    question: QuestionId::random(),
+                    state: QuestionState::Answered,
+                }),
+            ),
+            (
+                "remove",
+                ClientMsg::Remove(Remove {
+                    peer: PeerId::random(),
+                    revoke: false,
+                }),
+            ),
+            ("start_recording", ClientMsg::StartRecording),
+            ("stop_recording", ClientMsg::StopRecording),
+        ]
+    };
+    use ErrorCode::*;
+    // (frame, facilitator, participant, room display); None = accepted.
+    let expected: Vec<(
+        &str,
+        Option<ErrorCode>,
+        Option<ErrorCode>,
+        Option<ErrorCode>,
+    )> = vec![
+        ("chat", None, None, Some(Forbidden)),
+        ("ask", None, None, Some(Forbidden)),
+        ("raise_hand", Some(Forbidden), None, Some(Forbidden)),
+        (
+            "lower_hand (someone else's)",
+            None,
+            Some(Forbidden),
+            Some(Forbidden),
+        ),
+        (
+            "mark_question",
+            Some(UnknownQuestion),
+            Some(Forbidden),
+            Some(Forbidden),
+        ),
+        (
+            "remove",
+            Some(UnknownPeer),
+            Some(Forbidden),
+            Some(Forbidden),
+        ),
+        ("start_recording", None, Some(Forbidden), Some(Forbidden)),
+        ("stop_recording", None, Some(Forbidden), Some(Forbidden)),
+    ];
+    let mut n = 0;
+    for (who, s) in [
+        ("facilitator", &mut fac),
+        ("participant", &mut par),
+        ("room display", &mut dis),
+    ] {
+        for (name, msg) in frames(oj.peer) {
+            n += 1;
+            let got = outcome(s, msg, n).await?;
+            let row = expected.iter().find(|r| r.0 == name).expect("a row");
+            let want = match who {
+                "facilitator" => row.1,
+                "participant" => row.2,
+                _ => row.3,
+            };
+            assert_eq!(got, want, "{name} from the {who}");
+        }
+    }
+    t.stop().await;
+    Ok(())
+}

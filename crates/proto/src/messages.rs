@@ -123,6 +123,8 @@ pub enum SessionState {
 pub enum EndReason {
     EndedByFacilitator,
     FacilitatorGone,
+    /// An administrator cancelled the session.
+    Cancelled,
 }
 
 /// `RTCIceCandidateInit` as browsers serialize it.

@@ -411,6 +411,24 @@ pub(crate) async fn cancel_session(
         let s = session_of(&store, &id)?;
         store.end_session(s.id, "cancelled").map_err(store_error)?;
         crate::audit::log(&store, &who, "session.cancel", &id, "");
+        // A live session ends for everyone in it.
+        let live = state
+            .rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&s.id)
+            .filter(|h| !h.is_closed())
+            .cloned();
+        if let Some(room) = live {
+            if room
+                .try_send(lectern_sfu::Control::End(
+                    lectern_proto::EndReason::Cancelled,
+                ))
+                .is_err()
+            {
+                tracing::warn!("session {id}: the room did not take the cancellation; it ends when its members leave");
+            }
+        }
         let s = session_of(&store, &id)?;
         Ok(Json(session_json(&store, &s)).into_response())
     })())

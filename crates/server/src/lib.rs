@@ -396,6 +396,7 @@ async fn follow_rooms(
                     let tag = match reason {
                         EndReason::EndedByFacilitator => "ended_by_facilitator",
                         EndReason::FacilitatorGone => "facilitator_gone",
+                        EndReason::Cancelled => "cancelled",
                     };
                     if let Err(e) = state.store().end_session(session, tag) {
                         tracing::error!("recording the end of session {session}: {e}");

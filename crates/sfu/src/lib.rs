@@ -217,6 +217,8 @@ pub enum Control {
     RecorderKeyframe { track: TrackId },
     /// The server is shutting down.
     Shutdown,
+    /// End the session for everyone (an administrator cancelled it).
+    End(EndReason),
 }
 
 /// What a room task sends a peer's signalling connection.

@@ -609,6 +609,10 @@ impl RoomTask {
             }
             Control::RecorderKeyframe { track } => self.request_keyframe(track, now),
             Control::Shutdown => self.stop = Some(Stop::Shutdown),
+            Control::End(reason) => {
+                self.room.end(reason);
+                self.apply_notices(now);
+            }
         }
     }
 
