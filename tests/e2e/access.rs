@@ -604,12 +604,13 @@ async fn signalling_matrix() -> anyhow::Result<()> {
     };
     use ErrorCode::*;
     // (frame, facilitator, participant, room display); None = accepted.
-    let expected: Vec<(
-        &str,
+    type Row = (
+        &'static str,
         Option<ErrorCode>,
         Option<ErrorCode>,
         Option<ErrorCode>,
-    )> = vec![
+    );
+    let expected: Vec<Row> = vec![
         ("chat", None, None, Some(Forbidden)),
         ("ask", None, None, Some(Forbidden)),
         ("raise_hand", Some(Forbidden), None, Some(Forbidden)),
