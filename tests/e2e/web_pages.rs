@@ -213,12 +213,19 @@ async fn invite_link_opens_the_course_page_and_joins_with_consent_in_chromium() 
     );
     no_missing_strings(&mut b, &course, "course page").await?;
 
-    // Its button opens the watch page; accepting the notice joins with the invite's name, whatever
-    // is typed.
+    // Its button opens the watch page, which shows the invite's name instead of asking for one;
+    // accepting the notice joins with that name, whatever is typed.
     follow_session(&mut b, &course, &s.id.to_string()).await?;
     b.wait_for(
         &course,
         "location.pathname.startsWith('/watch/') && !!window.lecternClient && !!document.getElementById('join')",
+        LONG,
+    )
+    .await?;
+    b.wait_for(
+        &course,
+        "document.getElementById('display-name').readOnly \
+         && document.getElementById('display-name').value === 'Keisha Baptiste'",
         LONG,
     )
     .await?;

@@ -5,7 +5,7 @@
 import { LecternClient, NOTICE_VERSION } from './protocol.js';
 import { ChatPanel, PeopleList, QuestionsPanel } from './social.js';
 import { mediaErrorKind } from './devices.js';
-import { readPageLink } from './links.js';
+import { authHeaders, readPageLink } from './links.js';
 import { byId, pageState, playStream, RecordingIndicator, setToggle, showMessage, showState } from './ui.js';
 import { has, initI18n, mountLanguageSwitch, onLanguageChange, t, tn } from './i18n.js';
 
@@ -595,6 +595,25 @@ function start() {
     return;
   }
   setVolume();
+  showInviteName();
+}
+
+/**
+ * A personal invite carries its holder's name, which the server uses whatever is typed: show it
+ * instead of asking. (A shared link has none: the field stays.)
+ */
+async function showInviteName() {
+  try {
+    const response = await fetch('/api/me', { headers: authHeaders(location.hash, { Accept: 'application/json' }), cache: 'no-store' });
+    if (!response.ok) return; // the join explains what is wrong with the link
+    const me = await response.json();
+    if (typeof me?.name !== 'string' || !me.name.trim()) return;
+    el.name.value = me.name;
+    el.name.readOnly = true;
+    const hint = byId('display-name-hint');
+    hint.dataset.text = 'watch.join.nameFromInvite';
+    hint.textContent = t('watch.join.nameFromInvite');
+  } catch { /* offline: the field stays */ }
 }
 
 start();
