@@ -828,6 +828,36 @@ async fn the_admin_page_runs_a_course_in_chromium() -> anyhow::Result<()> {
         (&json!("room_display"), &json!("Room 2 projector"))
     );
 
+    // Another administrator, from the same form: not limited to the course.
+    fill(
+        &mut b,
+        &p,
+        &[
+            ("invite-role", json!("admin")),
+            ("invite-name", json!("Second admin")),
+        ],
+    )
+    .await?;
+    click(&mut b, &p, "#invite-submit").await?;
+    b.wait_for(
+        &p,
+        &format!("document.getElementById('invite-link').value !== {link:?}"),
+        LONG,
+    )
+    .await?;
+    let admin_link = b
+        .eval(&p, "document.getElementById('invite-link').value")
+        .await?;
+    let admin_link = admin_link.as_str().unwrap_or_default().to_string();
+    assert!(admin_link.contains("/admin#k="), "{admin_link}");
+    let admin_key = admin_link.split("#k=").nth(1).unwrap_or_default();
+    let (code, me) = api(&t, "GET", "/api/me", admin_key, None).await?;
+    assert_eq!(code, 200, "{me}");
+    assert_eq!(
+        (&me["role"], &me["course"]),
+        (&json!("admin"), &Value::Null)
+    );
+
     // Revoke Ben's invite, confirming.
     click(
         &mut b,

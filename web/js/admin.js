@@ -746,10 +746,12 @@ el.inviteForm.addEventListener('submit', (event) => {
   if (!course) return;
   clearInvalid(el.inviteForm);
   showError(el.inviteError, '');
+  // An administrator's invite is not limited to a course.
+  const role = el.inviteRole.value;
   /** @type {Record<string, unknown>} */
   const body = {
-    course,
-    role: el.inviteRole.value,
+    ...(role === 'admin' ? {} : { course }),
+    role,
     name: el.inviteName.value.trim(),
     affiliation: el.inviteAffiliation.value.trim(),
     email: el.inviteEmail.value.trim(),
