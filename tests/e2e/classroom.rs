@@ -1,5 +1,6 @@
 //! The live discussion and the stage with headless clients: chat, Q&A with votes, hands, a
-//! participant brought on stage who publishes (and is muted, then taken off), removal.
+//! participant brought on stage who publishes (and is muted, then taken off), removal, erasure,
+//! consent to recording.
 
 use std::time::Duration;
 
@@ -619,6 +620,79 @@ async fn a_stage_speaker_is_recorded_and_can_be_erased() -> anyhow::Result<()> {
     );
     let log = t.server.with_store(|s| s.audit_log(&Default::default()))?;
     assert!(log.iter().any(|e| e.action == "recording.erase"));
+    t.stop().await;
+    Ok(())
+}
+
+/// Joins with `key` without accepting the recording notice.
+async fn join_declining(t: &TestServer, key: &str) -> anyhow::Result<Signal> {
+    let mut s = Signal::connect(&t.ws_url()).await?;
+    s.send(&ClientMsg::Join(lectern_proto::Join {
+        version: lectern_proto::PROTOCOL_VERSION,
+        session: t.session.id,
+        key: key.to_string(),
+        name: Some("Declined".into()),
+        role: None,
+        consent: None,
+    }))
+    .await?;
+    Ok(s)
+}
+
+/// Declining the recording notice: watching is fine while nothing is recorded; recording
+/// starting disconnects (4451); joining while recording is refused (4451); accepting gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declining_the_notice_keeps_a_participant_out_while_recording() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    let key = t.person(Role::Participant, "Dee");
+    let mut dee = join_declining(&t, &key).await?;
+    match dee.recv_or_close(WAIT).await? {
+        Ok(ServerMsg::Joined(j)) => assert_eq!(j.role, Role::Participant),
+        other => panic!("not recording: declining still joins, got {other:?}"),
+    }
+    let (mut ana, _) = t.join(Role::Participant, "Ana").await?;
+
+    fac.send(&ClientMsg::StartRecording).await?;
+    let closed = loop {
+        match dee.recv_or_close(Duration::from_secs(10)).await? {
+            Ok(ServerMsg::Error(e)) => {
+                assert_eq!(e.code, ErrorCode::ConsentRequired);
+                assert!(e.fatal);
+            }
+            Ok(_) => continue,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(
+        closed,
+        Some(4451),
+        "recording starting disconnects who declined"
+    );
+    // Who accepted stays, and sees the recording on.
+    ana.wait_for(Duration::from_secs(10), |m| match m {
+        ServerMsg::Recording(r) if r.state == lectern_proto::RecordingState::On => Some(()),
+        _ => None,
+    })
+    .await?;
+    still_open(&mut ana).await?;
+
+    // While recording, declining is refused at the door; accepting gets in and is logged.
+    let mut again = join_declining(&t, &key).await?;
+    match again.recv_or_close(WAIT).await? {
+        Ok(ServerMsg::Error(e)) => assert_eq!(e.code, ErrorCode::ConsentRequired),
+        other => panic!("expected consent_required, got {other:?}"),
+    }
+    assert_eq!(again.recv_or_close(WAIT).await?.err(), Some(Some(4451)));
+    let (_dee, joined) = t.join_with(&key).await?;
+    assert_eq!(joined.recording.state, lectern_proto::RecordingState::On);
+    let consents = t.server.with_store(|s| s.consents(Some(t.session.id)))?;
+    assert!(
+        consents
+            .iter()
+            .any(|c| c.name == "Dee" && c.notice == lectern_proto::NOTICE_VERSION),
+        "{consents:?}"
+    );
     t.stop().await;
     Ok(())
 }
