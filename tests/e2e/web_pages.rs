@@ -1046,3 +1046,61 @@ async fn the_admin_page_runs_a_course_in_chromium() -> anyhow::Result<()> {
     b.quit().await;
     Ok(())
 }
+
+/// Declining the notice in the page: the participant watches while nothing is recorded; when
+/// the facilitator starts recording, the page shows the notice again (recording indicator on);
+/// accepting joins again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declining_the_notice_and_being_asked_again_in_chromium() -> anyhow::Result<()> {
+    let t = TestServer::start().await?;
+    let (mut fac, _) = t.join(Role::Facilitator, "Dr. Joseph").await?;
+    let key = t.person(Role::Participant, "Dee Clines");
+    let url = format!("{}/watch/{}#k={key}", t.http_url(), t.session.id);
+    let mut b = Browser::launch().await?;
+    let p = b.open(&url).await?;
+    b.wait_for(
+        &p,
+        "!!window.lecternClient && !!document.getElementById('join-decline')",
+        LONG,
+    )
+    .await?;
+    b.eval(&p, "document.getElementById('join-decline').click(); true")
+        .await?;
+    b.wait_for(
+        &p,
+        "window.lecternClient.connectionState === 'connected' && !!window.lecternClient.self \
+         && !document.getElementById('consent-declined').hidden",
+        LONG,
+    )
+    .await?;
+
+    fac.send(&lectern_proto::ClientMsg::StartRecording).await?;
+    b.wait_for(
+        &p,
+        "document.body.dataset.state === 'consent' \
+         && !document.getElementById('consent-required').hidden \
+         && !document.getElementById('join-screen').hidden \
+         && document.getElementById('recording-indicator').getAttribute('data-recording') === 'on'",
+        LONG,
+    )
+    .await?;
+    no_missing_strings(&mut b, &p, "watch page asking consent again").await?;
+
+    b.eval(&p, "document.getElementById('join').click(); true")
+        .await?;
+    b.wait_for(
+        &p,
+        "window.lecternClient.connectionState === 'connected' && !!window.lecternClient.self \
+         && document.getElementById('join-screen').hidden",
+        LONG,
+    )
+    .await?;
+    let consents = t.server.with_store(|s| s.consents(Some(t.session.id)))?;
+    assert!(
+        consents.iter().any(|c| c.name == "Dee Clines"),
+        "{consents:?}"
+    );
+    b.quit().await;
+    t.stop().await;
+    Ok(())
+}
