@@ -2,8 +2,8 @@
 //! a personal invite opens the course page, whose button joins the session with the invite's
 //! name and the recording notice accepted; a raised hand brought on stage publishes camera and
 //! microphone, seen by another participant and the room display until taken off; a removal with
-//! revocation closes the page (4403) and keeps the link out; and the admin page runs a course
-//! from its forms.
+//! revocation closes the page (4403) and keeps the link out; declining the recording notice is
+//! asked again when recording starts; and the admin page runs a course from its forms.
 
 use lectern_e2e::TestServer;
 use lectern_proto::Role;
