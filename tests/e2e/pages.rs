@@ -42,6 +42,26 @@ pub async fn share_screen(b: &mut Browser, fac: &Page) -> anyhow::Result<()> {
     .await
 }
 
+/// Opens the demo session's facilitator page and waits until its signalling is connected.
+pub async fn open_facilitator(b: &mut Browser, t: &TestServer) -> anyhow::Result<Page> {
+    let s = &t.session;
+    let fac = b
+        .open(&format!(
+            "{}/facilitate/{}#k={}",
+            t.http_url(),
+            s.id,
+            s.facilitator_key
+        ))
+        .await?;
+    b.wait_for(
+        &fac,
+        "window.lecternClient && window.lecternClient.connectionState === 'connected'",
+        LONG,
+    )
+    .await?;
+    Ok(fac)
+}
+
 /// Opens the participant page at `url` and joins as `name`, accepting the recording notice.
 pub async fn join_participant(b: &mut Browser, url: &str, name: &str) -> anyhow::Result<Page> {
     let p = b.open(url).await?;

@@ -32,18 +32,7 @@ async fn chat_questions_and_the_room_display_in_chromium() -> anyhow::Result<()>
     let base = t.http_url();
     let mut b = Browser::launch().await?;
 
-    let fac = b
-        .open(&format!(
-            "{base}/facilitate/{}#k={}",
-            s.id, s.facilitator_key
-        ))
-        .await?;
-    b.wait_for(
-        &fac,
-        "window.lecternClient && window.lecternClient.connectionState === 'connected'",
-        LONG,
-    )
-    .await?;
+    let fac = crate::pages::open_facilitator(&mut b, &t).await?;
     let p = join_participant(
         &mut b,
         &format!("{base}/watch/{}#k={}", s.id, s.participant_key),

@@ -503,18 +503,7 @@ async fn removal_with_revocation_closes_the_page_and_refuses_the_link_in_chromiu
     let (invite, key, _) = mint(&t, &admin, "participant", "Dwayne Lewis", "").await?;
     let mut b = Browser::launch().await?;
 
-    let fac = b
-        .open(&format!(
-            "{base}/facilitate/{}#k={}",
-            s.id, s.facilitator_key
-        ))
-        .await?;
-    b.wait_for(
-        &fac,
-        "window.lecternClient && window.lecternClient.connectionState === 'connected'",
-        LONG,
-    )
-    .await?;
+    let fac = pages::open_facilitator(&mut b, &t).await?;
     let url = format!("{base}/watch/{}#k={key}", s.id);
     let p = b.open_with_script(&url, RECORD_CLOSE_CODES).await?;
     b.wait_for(
